@@ -1,0 +1,40 @@
+# sessions-lite: `make run` starts the server, `make test` installs what the
+# tests need and runs them all. Every target is bounded in time.
+
+CARGO ?= cargo
+BIN := target/release/sessions-lite
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: run build release test test-rust test-browser conformance check deps fuzz bench clean
+
+run: release
+	./$(BIN)
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## deps: what the tests need on a fresh Debian machine (curl, chromium,
+## node modules for the browser tests, a Python venv for conformance).
+deps:
+	./tests/deps.sh
+
+test: deps check test-rust test-browser conformance
+
+test-rust:
+	$(CARGO) test --all-targets
+
+test-browser: build
+	cd tests/browser && SESSIONS_LITE_BIN=$(CURDIR)/target/debug/sessions-lite timeout 600 node --test --test-concurrency=1 dashboard.test.mjs
+
+conformance: build
+	timeout 300 ./tests/conformance.sh
+
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

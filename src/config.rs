@@ -1,0 +1,213 @@
+//! Runtime configuration from flags and the environment, validated once at
+//! start. Every default comes from `limits.rs`; nothing below `Config`
+//! hides a default of its own.
+
+use crate::limits::*;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
+                     [--max-ended N] [--ws-interval-ms MS] [--session-ttl SECS]
+                     [--token TOKEN] [--allow-origin ORIGIN]... [--allow-host HOST]...
+                     [--www DIR] [--max-connections N] [--ws-echo]
+
+  --listen ADDR          address to listen on (default 127.0.0.1:8558; port 0 picks one)
+  --log-capacity N       log entries kept per session (default 10000)
+  --max-sessions N       active sessions (default 4096); more get 503
+  --max-ended N          ended sessions kept, oldest evicted with its log (default 1024)
+  --ws-interval-ms MS    WebSocket session-list push interval (default 1000)
+  --session-ttl SECS     end sessions idle this long; 0 = never (default 0)
+  --token TOKEN          require 'Authorization: Bearer TOKEN' on POST/PUT/DELETE
+                         (also from the environment variable SESSIONS_LITE_TOKEN)
+  --allow-origin ORIGIN  also accept this Origin on writes and WebSocket upgrades
+  --allow-host HOST      also accept this Host name (DNS-rebinding allow-list)
+  --www DIR              serve the dashboard from DIR instead of the built-in copy
+  --max-connections N    open connections (default 10000); more are closed at once
+  --ws-echo              add /ws-echo, a WebSocket echo route (conformance tests only)
+  --help, --version
+";
+
+/// Everything the server needs to know at start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub log_capacity: usize,
+    pub sessions_max: usize,
+    pub ended_max: usize,
+    pub ws_push_interval_ms: u64,
+    pub session_ttl_secs: u64,
+    pub token: Option<String>,
+    pub allow_origins: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    pub www_dir: Option<PathBuf>,
+    pub connections_max: usize,
+    pub ws_echo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8558)),
+            log_capacity: LOG_CAPACITY_DEFAULT,
+            sessions_max: SESSIONS_MAX_DEFAULT,
+            ended_max: ENDED_SESSIONS_MAX_DEFAULT,
+            ws_push_interval_ms: WS_PUSH_INTERVAL_MS_DEFAULT,
+            session_ttl_secs: SESSION_TTL_SECS_DEFAULT,
+            token: None,
+            allow_origins: Vec::new(),
+            allow_hosts: Vec::new(),
+            www_dir: None,
+            connections_max: CONNECTIONS_MAX,
+            ws_echo: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+/// Parses `args` (without the program name). `env_token` is the value of
+/// `SESSIONS_LITE_TOKEN`; a `--token` flag wins over it.
+pub fn parse_args(
+    args: impl IntoIterator<Item = String>,
+    env_token: Option<String>,
+) -> Result<Command, String> {
+    let mut config = Config {
+        token: env_token.filter(|token| !token.is_empty()),
+        ..Config::default()
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
+            "--ws-echo" => config.ws_echo = true,
+            _ => {
+                let value = match inline_value {
+                    Some(value) => value,
+                    None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+                };
+                apply_flag(&mut config, &flag, value)?;
+            }
+        }
+    }
+    Ok(Command::Run(Box::new(config)))
+}
+
+fn apply_flag(config: &mut Config, flag: &str, value: String) -> Result<(), String> {
+    match flag {
+        "--listen" => {
+            config.listen = value
+                .parse()
+                .map_err(|_| format!("--listen: {value:?} is not an IP:PORT address"))?
+        }
+        "--log-capacity" => config.log_capacity = number(flag, &value, 1, LOG_CAPACITY_MAX)?,
+        "--max-sessions" => config.sessions_max = number(flag, &value, 1, 1_000_000)?,
+        "--max-ended" => config.ended_max = number(flag, &value, 0, 1_000_000)?,
+        "--max-connections" => config.connections_max = number(flag, &value, 1, 1_000_000)?,
+        "--ws-interval-ms" => {
+            config.ws_push_interval_ms =
+                number(flag, &value, WS_PUSH_INTERVAL_MS_MIN as usize, 3_600_000)? as u64
+        }
+        "--session-ttl" => {
+            config.session_ttl_secs = number(flag, &value, 0, 365 * 24 * 3600)? as u64
+        }
+        "--token" if value.is_empty() => return Err("--token must not be empty".into()),
+        "--token" => config.token = Some(value),
+        "--allow-origin" => config
+            .allow_origins
+            .push(value.trim_end_matches('/').to_owned()),
+        "--allow-host" => config.allow_hosts.push(value.to_ascii_lowercase()),
+        "--www" => config.www_dir = Some(PathBuf::from(value)),
+        _ => return Err(format!("unknown flag {flag}")),
+    }
+    Ok(())
+}
+
+fn number(flag: &str, value: &str, min: usize, max: usize) -> Result<usize, String> {
+    let digits_only = !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit());
+    match value.parse::<usize>() {
+        Ok(number) if digits_only && (min..=max).contains(&number) => Ok(number),
+        _ => Err(format!(
+            "{flag}: {value:?} is not a whole number from {min} to {max}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        match parse_args(args.iter().map(|arg| arg.to_string()), None)? {
+            Command::Run(config) => Ok(*config),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = run(&[]).expect("no flags");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8558");
+        assert_eq!(config.log_capacity, 10_000);
+        assert_eq!(config.sessions_max, 4_096);
+        assert_eq!(config.ended_max, 1_024);
+        assert_eq!(config.ws_push_interval_ms, 1_000);
+        assert_eq!(config.session_ttl_secs, 0);
+    }
+
+    #[test]
+    fn flags_in_both_spellings() {
+        let config = run(&[
+            "--listen=[::1]:0",
+            "--log-capacity",
+            "5",
+            "--allow-host",
+            "Build.Local",
+        ])
+        .expect("valid");
+        assert_eq!(config.listen.to_string(), "[::1]:0");
+        assert_eq!(config.log_capacity, 5);
+        assert_eq!(config.allow_hosts, vec!["build.local".to_string()]);
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        for args in [
+            &["--log-capacity", "0"][..],
+            &["--log-capacity", "-1"],
+            &["--listen", "nowhere"],
+            &["--bogus"],
+            &["--token"],
+            &["--ws-interval-ms", "1"],
+        ] {
+            assert!(run(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn token_from_env_and_flag() {
+        let from_env = parse_args(Vec::<String>::new(), Some("env".into())).expect("ok");
+        let Command::Run(config) = from_env else {
+            panic!("run")
+        };
+        assert_eq!(config.token.as_deref(), Some("env"));
+        let flag = parse_args(["--token".to_string(), "flag".into()], Some("env".into()));
+        let Ok(Command::Run(config)) = flag else {
+            panic!("run")
+        };
+        assert_eq!(config.token.as_deref(), Some("flag"));
+    }
+}

@@ -1,0 +1,554 @@
+//! Request heads: httparse does the tokenizing, this module the policy.
+//!
+//! httparse accepts things RFC 9112 wants refused (duplicate or conflicting
+//! `Content-Length`, any `Transfer-Encoding`) and has no size limit, so the
+//! framing decision is made here: exactly one way to find the body's end, or
+//! an error that closes the connection. Pure: bytes in, a decision out.
+
+use crate::limits::{HEADERS_MAX, HEAD_BYTES_MAX, URI_BYTES_MAX};
+
+/// Request methods the server knows; anything else is `Other` (→ 405).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Other,
+}
+
+impl Method {
+    fn parse(text: &str) -> Method {
+        match text {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+
+    /// POST, PUT and DELETE change state: they need the token and a
+    /// same-origin `Origin`.
+    pub fn is_write(self) -> bool {
+        matches!(self, Method::Post | Method::Put | Method::Delete)
+    }
+}
+
+/// How the end of the request body is found (RFC 9112 section 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// Neither `Content-Length` nor `Transfer-Encoding`: no body.
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// The parts of a request head the server acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    /// Path and query as sent (origin-form).
+    pub target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version_minor: u8,
+    pub host: Option<String>,
+    pub origin: Option<String>,
+    pub content_type: Option<String>,
+    pub authorization: Option<String>,
+    pub accept: Option<String>,
+    pub if_none_match: Option<String>,
+    pub framing: BodyFraming,
+    pub expect_continue: bool,
+    /// After this exchange the connection stays open.
+    pub keep_alive: bool,
+    /// `Connection: upgrade` with `Upgrade: websocket`.
+    pub websocket_upgrade: bool,
+    pub websocket_key: Option<String>,
+    pub websocket_version: Option<String>,
+    /// Bytes of the head, including the blank line.
+    pub head_size: usize,
+}
+
+/// Why a head was refused. Every variant closes the connection after the
+/// answer: once framing is in doubt no later byte can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    TooLarge,
+    UriTooLong,
+    TooManyHeaders,
+    Malformed(&'static str),
+    MissingHost,
+    DuplicateHost,
+    LengthAndChunked,
+    BadContentLength,
+    DuplicateContentLength,
+    UnknownTransferCoding,
+    ChunkedNotFinal,
+    TransferEncodingOnHttp10,
+    UnknownExpectation,
+}
+
+impl HeadError {
+    /// The contract's status code for this error.
+    pub fn status(self) -> u16 {
+        match self {
+            HeadError::TooLarge | HeadError::TooManyHeaders => 431,
+            HeadError::UriTooLong => 414,
+            HeadError::UnknownTransferCoding => 501,
+            HeadError::UnknownExpectation => 417,
+            _ => 400,
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            HeadError::TooLarge => format!("request head exceeds {HEAD_BYTES_MAX} bytes"),
+            HeadError::UriTooLong => format!("request target exceeds {URI_BYTES_MAX} bytes"),
+            HeadError::TooManyHeaders => format!("more than {HEADERS_MAX} header fields"),
+            HeadError::Malformed(what) => format!("malformed request head: {what}"),
+            HeadError::MissingHost => "an HTTP/1.1 request needs a Host header".into(),
+            HeadError::DuplicateHost => "more than one Host header".into(),
+            HeadError::LengthAndChunked => {
+                "Content-Length and Transfer-Encoding must not be sent together".into()
+            }
+            HeadError::BadContentLength => "Content-Length must be plain decimal digits".into(),
+            HeadError::DuplicateContentLength => "more than one Content-Length".into(),
+            HeadError::UnknownTransferCoding => {
+                "only the chunked transfer coding is supported".into()
+            }
+            HeadError::ChunkedNotFinal => "chunked must be the only transfer coding".into(),
+            HeadError::TransferEncodingOnHttp10 => {
+                "Transfer-Encoding is not allowed on HTTP/1.0".into()
+            }
+            HeadError::UnknownExpectation => "only Expect: 100-continue is supported".into(),
+        }
+    }
+}
+
+/// A head is complete, or more bytes are needed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadParse {
+    Complete(Box<RequestHead>),
+    Partial,
+}
+
+/// Parses the head at the start of `buf`. `Partial` means wait for more
+/// bytes; the caller keeps at most `HEAD_BYTES_MAX` of them, which this
+/// function enforces by answering `TooLarge`/`UriTooLong` past that.
+pub fn parse_head(buf: &[u8]) -> Result<HeadParse, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(head_size)) => {
+            if head_size > HEAD_BYTES_MAX {
+                return Err(HeadError::TooLarge);
+            }
+            decide(&request, head_size).map(|head| HeadParse::Complete(Box::new(head)))
+        }
+        Ok(httparse::Status::Partial) => partial_verdict(buf),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(error) => Err(HeadError::Malformed(httparse_reason(error))),
+    }
+}
+
+/// A partial head may already be over a limit: say which one.
+fn partial_verdict(buf: &[u8]) -> Result<HeadParse, HeadError> {
+    let line_end = buf.iter().position(|&byte| byte == b'\n');
+    if line_end.is_none() && buf.len() > URI_BYTES_MAX + 32 {
+        return Err(HeadError::UriTooLong);
+    }
+    if buf.len() >= HEAD_BYTES_MAX {
+        return Err(HeadError::TooLarge);
+    }
+    Ok(HeadParse::Partial)
+}
+
+fn httparse_reason(error: httparse::Error) -> &'static str {
+    match error {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid method or token",
+        httparse::Error::Version => "unsupported HTTP version",
+        httparse::Error::TooManyHeaders => "too many headers",
+    }
+}
+
+/// Header values the framing decision reads, collected in one pass.
+#[derive(Default)]
+struct Fields {
+    host: Option<String>,
+    host_count: usize,
+    content_length: Option<u64>,
+    content_length_count: usize,
+    transfer_codings: Vec<String>,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    connection_upgrade: bool,
+    upgrade_websocket: bool,
+    expect: Option<String>,
+}
+
+fn decide(request: &httparse::Request, head_size: usize) -> Result<RequestHead, HeadError> {
+    let method = Method::parse(request.method.ok_or(HeadError::Malformed("no method"))?);
+    let target = request.path.ok_or(HeadError::Malformed("no target"))?;
+    if target.len() > URI_BYTES_MAX {
+        return Err(HeadError::UriTooLong);
+    }
+    if !target.starts_with('/') {
+        return Err(HeadError::Malformed("request target must start with /"));
+    }
+    let version_minor = request.version.ok_or(HeadError::Malformed("no version"))?;
+    let mut head = RequestHead {
+        method,
+        target: target.to_owned(),
+        version_minor,
+        host: None,
+        origin: None,
+        content_type: None,
+        authorization: None,
+        accept: None,
+        if_none_match: None,
+        framing: BodyFraming::None,
+        expect_continue: false,
+        keep_alive: version_minor >= 1,
+        websocket_upgrade: false,
+        websocket_key: None,
+        websocket_version: None,
+        head_size,
+    };
+    let mut fields = Fields::default();
+    for header in request.headers.iter() {
+        read_header(header, &mut head, &mut fields)?;
+    }
+    apply_fields(&mut head, fields)?;
+    Ok(head)
+}
+
+fn header_text<'a>(header: &httparse::Header<'a>) -> Result<&'a str, HeadError> {
+    std::str::from_utf8(header.value)
+        .map(str::trim)
+        .map_err(|_| HeadError::Malformed("header value is not UTF-8"))
+}
+
+fn read_header(
+    header: &httparse::Header,
+    head: &mut RequestHead,
+    fields: &mut Fields,
+) -> Result<(), HeadError> {
+    let name = header.name;
+    let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+    if is("host") {
+        fields.host_count += 1;
+        fields.host = Some(header_text(header)?.to_owned());
+    } else if is("content-length") {
+        fields.content_length_count += 1;
+        fields.content_length = Some(parse_content_length(header.value)?);
+    } else if is("transfer-encoding") {
+        for coding in header_text(header)?.split(',') {
+            fields
+                .transfer_codings
+                .push(coding.trim().to_ascii_lowercase());
+        }
+    } else if is("connection") {
+        for option in header_text(header)?.split(',') {
+            let option = option.trim();
+            fields.connection_close |= option.eq_ignore_ascii_case("close");
+            fields.connection_keep_alive |= option.eq_ignore_ascii_case("keep-alive");
+            fields.connection_upgrade |= option.eq_ignore_ascii_case("upgrade");
+        }
+    } else if is("upgrade") {
+        let text = header_text(header)?;
+        fields.upgrade_websocket |= text
+            .split(',')
+            .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"));
+    } else if is("expect") {
+        fields.expect = Some(header_text(header)?.to_owned());
+    } else {
+        read_plain_header(header, head)?;
+    }
+    Ok(())
+}
+
+/// Headers that are only carried to the router, never used for framing.
+fn read_plain_header(header: &httparse::Header, head: &mut RequestHead) -> Result<(), HeadError> {
+    let name = header.name;
+    let slot = if name.eq_ignore_ascii_case("origin") {
+        &mut head.origin
+    } else if name.eq_ignore_ascii_case("content-type") {
+        &mut head.content_type
+    } else if name.eq_ignore_ascii_case("authorization") {
+        &mut head.authorization
+    } else if name.eq_ignore_ascii_case("accept") {
+        &mut head.accept
+    } else if name.eq_ignore_ascii_case("if-none-match") {
+        &mut head.if_none_match
+    } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+        &mut head.websocket_key
+    } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+        &mut head.websocket_version
+    } else {
+        return Ok(());
+    };
+    *slot = Some(header_text(header)?.to_owned());
+    Ok(())
+}
+
+/// `Content-Length` is 1*DIGIT (RFC 9110 8.6): no sign, no spaces inside,
+/// no list, and it must fit in a u64.
+fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
+    let text = std::str::from_utf8(value).map_err(|_| HeadError::BadContentLength)?;
+    let text = text.trim_matches(|c| c == ' ' || c == '\t');
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HeadError::BadContentLength);
+    }
+    text.parse().map_err(|_| HeadError::BadContentLength)
+}
+
+fn apply_fields(head: &mut RequestHead, mut fields: Fields) -> Result<(), HeadError> {
+    match fields.host_count {
+        0 if head.version_minor >= 1 => return Err(HeadError::MissingHost),
+        0 | 1 => head.host = fields.host.take(),
+        _ => return Err(HeadError::DuplicateHost),
+    }
+    head.framing = framing(head.version_minor, &fields)?;
+    if let Some(expect) = &fields.expect {
+        if !expect.eq_ignore_ascii_case("100-continue") {
+            return Err(HeadError::UnknownExpectation);
+        }
+        // A 1.0 client cannot understand a 100 response (RFC 9110 10.1.1).
+        head.expect_continue = head.version_minor >= 1;
+    }
+    head.keep_alive = if head.version_minor >= 1 {
+        !fields.connection_close
+    } else {
+        fields.connection_keep_alive && !fields.connection_close
+    };
+    head.websocket_upgrade = fields.connection_upgrade && fields.upgrade_websocket;
+    Ok(())
+}
+
+fn framing(version_minor: u8, fields: &Fields) -> Result<BodyFraming, HeadError> {
+    if fields.content_length_count > 1 {
+        return Err(HeadError::DuplicateContentLength);
+    }
+    if fields.transfer_codings.is_empty() {
+        return Ok(match fields.content_length {
+            Some(length) => BodyFraming::Length(length),
+            None => BodyFraming::None,
+        });
+    }
+    if fields.content_length.is_some() {
+        return Err(HeadError::LengthAndChunked);
+    }
+    if version_minor == 0 {
+        return Err(HeadError::TransferEncodingOnHttp10);
+    }
+    let codings = &fields.transfer_codings;
+    if codings.iter().any(|coding| coding != "chunked") {
+        return Err(HeadError::UnknownTransferCoding);
+    }
+    if codings.len() > 1 {
+        return Err(HeadError::ChunkedNotFinal);
+    }
+    Ok(BodyFraming::Chunked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &str) -> RequestHead {
+        match parse_head(raw.as_bytes()) {
+            Ok(HeadParse::Complete(head)) => *head,
+            other => panic!("expected a complete head for {raw:?}, got {other:?}"),
+        }
+    }
+
+    fn refused(raw: &str) -> HeadError {
+        match parse_head(raw.as_bytes()) {
+            Err(error) => error,
+            other => panic!("expected an error for {raw:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_get() {
+        let head = complete("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        assert_eq!(head.method, Method::Get);
+        assert_eq!(head.target, "/health");
+        assert_eq!(head.framing, BodyFraming::None);
+        assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = "Host: x\r\n";
+        let cases: &[(&str, Result<BodyFraming, HeadError>)] = &[
+            ("Content-Length: 5\r\n", Ok(BodyFraming::Length(5))),
+            ("Content-Length: 0\r\n", Ok(BodyFraming::Length(0))),
+            ("Transfer-Encoding: chunked\r\n", Ok(BodyFraming::Chunked)),
+            ("Transfer-Encoding: CHUNKED\r\n", Ok(BodyFraming::Chunked)),
+            ("Content-Length: +5\r\n", Err(HeadError::BadContentLength)),
+            ("Content-Length: 5 5\r\n", Err(HeadError::BadContentLength)),
+            ("Content-Length: 5,5\r\n", Err(HeadError::BadContentLength)),
+            ("Content-Length: 0x5\r\n", Err(HeadError::BadContentLength)),
+            ("Content-Length: \r\n", Err(HeadError::BadContentLength)),
+            (
+                "Content-Length: 99999999999999999999\r\n",
+                Err(HeadError::BadContentLength),
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length: 5\r\n",
+                Err(HeadError::DuplicateContentLength),
+            ),
+            (
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                Err(HeadError::LengthAndChunked),
+            ),
+            (
+                "Transfer-Encoding: gzip\r\n",
+                Err(HeadError::UnknownTransferCoding),
+            ),
+            (
+                "Transfer-Encoding: chunked, gzip\r\n",
+                Err(HeadError::UnknownTransferCoding),
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                Err(HeadError::ChunkedNotFinal),
+            ),
+            ("Expect: 100-continue\r\n", Ok(BodyFraming::None)),
+            ("Expect: magic\r\n", Err(HeadError::UnknownExpectation)),
+        ];
+        for (headers, expected) in cases {
+            let raw = format!("POST /x HTTP/1.1\r\n{h}{headers}\r\n");
+            let got = match parse_head(raw.as_bytes()) {
+                Ok(HeadParse::Complete(head)) => Ok(head.framing),
+                Ok(HeadParse::Partial) => panic!("partial for {headers:?}"),
+                Err(error) => Err(error),
+            };
+            assert_eq!(&got, expected, "headers {headers:?}");
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(refused("GET / HTTP/1.1\r\n\r\n"), HeadError::MissingHost);
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            HeadError::DuplicateHost
+        );
+        let head = complete("GET / HTTP/1.0\r\n\r\n");
+        assert_eq!(head.host, None);
+        assert!(!head.keep_alive);
+        assert!(complete("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive);
+        assert_eq!(
+            refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            HeadError::TransferEncodingOnHttp10
+        );
+    }
+
+    #[test]
+    fn malformed_heads() {
+        assert!(matches!(
+            refused("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n"),
+            HeadError::Malformed(_)
+        ));
+        assert!(matches!(
+            refused("GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n"),
+            HeadError::Malformed(_)
+        ));
+        assert!(matches!(
+            refused("GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            HeadError::Malformed(_)
+        ));
+        assert!(matches!(
+            refused("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+            HeadError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn header_count_at_the_limit() {
+        let head_with = |count: usize| {
+            let mut raw = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+            for index in 1..count {
+                raw.push_str(&format!("X-{index}: y\r\n"));
+            }
+            raw.push_str("\r\n");
+            parse_head(raw.as_bytes())
+        };
+        assert!(matches!(
+            head_with(HEADERS_MAX - 1),
+            Ok(HeadParse::Complete(_))
+        ));
+        assert!(matches!(head_with(HEADERS_MAX), Ok(HeadParse::Complete(_))));
+        assert_eq!(head_with(HEADERS_MAX + 1), Err(HeadError::TooManyHeaders));
+    }
+
+    #[test]
+    fn head_size_at_the_limit() {
+        let head_of_size = |size: usize| {
+            let start = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+            let pad = size - start.len() - 4;
+            format!("{start}{}\r\n\r\n", "a".repeat(pad))
+        };
+        for size in [HEAD_BYTES_MAX - 1, HEAD_BYTES_MAX] {
+            assert!(matches!(
+                parse_head(head_of_size(size).as_bytes()),
+                Ok(HeadParse::Complete(_))
+            ));
+        }
+        assert_eq!(
+            parse_head(head_of_size(HEAD_BYTES_MAX + 1).as_bytes()),
+            Err(HeadError::TooLarge)
+        );
+        let partial = "GET / HTTP/1.1\r\nX: ".to_string() + &"a".repeat(HEAD_BYTES_MAX);
+        assert_eq!(parse_head(partial.as_bytes()), Err(HeadError::TooLarge));
+        let long_uri = "GET /".to_string() + &"a".repeat(HEAD_BYTES_MAX);
+        assert_eq!(parse_head(long_uri.as_bytes()), Err(HeadError::UriTooLong));
+    }
+
+    #[test]
+    fn uri_at_the_limit() {
+        let with_target = |length: usize| {
+            format!(
+                "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a".repeat(length - 1)
+            )
+        };
+        assert!(matches!(
+            parse_head(with_target(URI_BYTES_MAX).as_bytes()),
+            Ok(HeadParse::Complete(_))
+        ));
+        assert_eq!(
+            parse_head(with_target(URI_BYTES_MAX + 1).as_bytes()),
+            Err(HeadError::UriTooLong)
+        );
+    }
+
+    #[test]
+    fn partial_stays_partial_until_blank_line() {
+        let raw = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n";
+        for cut in 0..raw.len() {
+            assert_eq!(parse_head(&raw[..cut]), Ok(HeadParse::Partial), "cut {cut}");
+        }
+        assert!(matches!(parse_head(raw), Ok(HeadParse::Complete(_))));
+    }
+
+    #[test]
+    fn websocket_upgrade_fields() {
+        let head = complete(
+            "GET /sessions/ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+        assert!(head.websocket_upgrade);
+        assert_eq!(head.websocket_key.as_deref(), Some("abc"));
+        assert_eq!(head.websocket_version.as_deref(), Some("13"));
+    }
+}

@@ -1,0 +1,141 @@
+//! Response writer: status line, the headers every answer carries, body.
+//!
+//! Answers are written straight into the connection's output buffer, so a
+//! batch of pipelined requests leaves in one `write`.
+
+use std::io::Write;
+
+/// One answer, before it is written.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Headers beyond the standard ones, e.g. `Allow`, `Location`.
+    pub headers: Vec<(&'static str, String)>,
+    /// Close the connection after this answer.
+    pub close: bool,
+}
+
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+
+impl Response {
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: CONTENT_TYPE_JSON,
+            body,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: &str) -> Response {
+        let mut body = Vec::with_capacity(message.len() + 16);
+        body.extend_from_slice(b"{\"error\":");
+        write_json_string(&mut body, message);
+        body.extend_from_slice(b"}\n");
+        Response::json(status, body)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn closing(mut self) -> Response {
+        self.close = true;
+        self
+    }
+}
+
+/// Writes `text` as a JSON string literal.
+pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // serde_json's escaping is correct for every input; writing to a Vec
+    // cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// The reason phrase for each status code the server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Appends the whole response to `out`. For HEAD (`head_only`) the headers
+/// describe the body that a GET would get, and no body follows.
+pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool) {
+    let status = response.status;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+         X-Content-Type-Options: nosniff\r\n",
+        reason(status),
+        response.content_type,
+        response.body.len()
+    );
+    for (name, value) in &response.headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    if response.close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(&response.body);
+    }
+}
+
+/// The interim answer to `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_is_json() {
+        let response = Response::error(404, "no session \"x\"");
+        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
+        assert_eq!(value["error"], "no session \"x\"");
+    }
+
+    #[test]
+    fn head_only_keeps_length() {
+        let mut out = Vec::new();
+        let response = Response::json(200, b"{}".to_vec()).closing();
+        write_response(&mut out, &response, true);
+        let text = String::from_utf8(out).expect("ascii");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("Content-Length: 2\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+}

@@ -1,0 +1,23 @@
+//! sessions-lite: a one-thread session-and-log service for build machines.
+//!
+//! The binary (`src/main.rs`) is a thin shell around [`server::Server`]. The
+//! library exposes the pure parts (framing, ingest, log ring, session table,
+//! timer wheel) so that tests in `tests/` and targets in `fuzz/` reach them.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod assets;
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod ingest;
+pub mod level;
+pub mod limits;
+pub mod log_ring;
+pub mod server;
+pub mod sessions;
+pub mod time;
+pub mod timer_wheel;
+pub mod views;
+pub mod ws;

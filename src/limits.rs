@@ -1,0 +1,119 @@
+//! Every capacity, size and timeout of the server, in one place.
+//!
+//! Names put the qualifier last (`HEAD_BYTES_MAX`, `IDLE_TIMEOUT_MS`). The
+//! defaults that a flag can change live here too (`*_DEFAULT`); `config.rs`
+//! reads the flags and nothing else hides a default. Relations between limits
+//! are checked at compile time at the bottom of this file.
+
+/// Request line plus headers, in bytes. Over it: 431 (414 for the URI alone).
+pub const HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Header fields in one request. Over it: 431.
+pub const HEADERS_MAX: usize = 64;
+/// Request target (path and query), in bytes. Over it: 414.
+pub const URI_BYTES_MAX: usize = 8 * 1024;
+/// A JSON or NDJSON body (log batch or session body). Over it: 413.
+pub const JSON_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// A plain-text log body sent with `Content-Length`. A chunked text body is
+/// streamed line by line and has no total limit; over this with a length: 413.
+pub const TEXT_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// One log line or message, in bytes of UTF-8. Longer: truncated, kept,
+/// flagged `"truncated": true`.
+pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// One entry's `data` object, serialized. Over it: 413 for the batch.
+pub const ENTRY_DATA_BYTES_MAX: usize = 64 * 1024;
+/// A session's metadata, serialized. Over it: 413.
+pub const METADATA_BYTES_MAX: usize = 64 * 1024;
+/// `appname`, `mode` and `jobid`, in bytes. Over it: 400.
+pub const SESSION_FIELD_BYTES_MAX: usize = 256;
+/// JSON nesting depth of any body. Over it: 400.
+pub const JSON_DEPTH_MAX: usize = 32;
+/// A chunk-size line (size, extensions, CRLF). Over it: 400 and close.
+pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
+/// Trailer section after the last chunk, in bytes. Over it: 431 and close.
+pub const TRAILER_BYTES_MAX: usize = 4 * 1024;
+
+/// Open client connections. Beyond it new ones are accepted and closed.
+pub const CONNECTIONS_MAX: usize = 10_000;
+/// A keep-alive connection with no request in progress is closed after this.
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// A request head must be complete this long after its first byte: else 408.
+pub const HEAD_TIMEOUT_MS: u64 = 10_000;
+/// A request body must make progress: no byte for this long → 408 and close.
+pub const BODY_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// A response that the peer does not read for this long → close.
+pub const WRITE_STALL_TIMEOUT_MS: u64 = 30_000;
+/// Bytes read from one socket per readiness event before yielding to others.
+pub const READ_BYTES_PER_EVENT_MAX: usize = 256 * 1024;
+/// Bytes written to one socket per readiness event before yielding to others.
+pub const WRITE_BYTES_PER_EVENT_MAX: usize = 256 * 1024;
+/// Size of the shared read scratch buffer (one per server, not per conn).
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Unsent response bytes per connection before the server stops reading
+/// pipelined requests from it (back-pressure, not an error).
+pub const CONN_OUTPUT_BYTES_HIGH: usize = 1024 * 1024;
+/// Events taken from the poll per turn.
+pub const EVENTS_PER_POLL: usize = 1024;
+
+/// `wait=S` on a log read: at most this many seconds.
+pub const LONG_POLL_SECS_MAX: u64 = 60;
+/// `limit` on a log read when none is given.
+pub const LOG_READ_LIMIT_DEFAULT: usize = 1_000;
+
+/// Log entries held per session (`--log-capacity`).
+pub const LOG_CAPACITY_DEFAULT: usize = 10_000;
+/// Upper bound for `--log-capacity`.
+pub const LOG_CAPACITY_MAX: usize = 1_000_000;
+/// Bytes held per session log, whatever the entry count: beyond it the
+/// oldest entries are evicted like over the entry capacity (`dropped`).
+pub const LOG_RING_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Active sessions (`--max-sessions`). Full: 503.
+pub const SESSIONS_MAX_DEFAULT: usize = 4_096;
+/// Ended sessions kept (`--max-ended`); the oldest is evicted with its log.
+pub const ENDED_SESSIONS_MAX_DEFAULT: usize = 1_024;
+/// Session inactivity before the server ends it; 0 = off (`--session-ttl`).
+pub const SESSION_TTL_SECS_DEFAULT: u64 = 0;
+
+/// WebSocket list push interval (`--ws-interval-ms`).
+pub const WS_PUSH_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// Smallest `--ws-interval-ms` accepted.
+pub const WS_PUSH_INTERVAL_MS_MIN: u64 = 10;
+/// One WebSocket message from a client. Over it: close 1009.
+pub const WS_MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// Unsent bytes queued for one WebSocket client. Over it: close 1008.
+pub const WS_UNSENT_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// tungstenite's read buffer per WebSocket connection.
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// tungstenite's write buffer before it flushes to the socket.
+pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// A quiet WebSocket client gets a ping after this long.
+pub const WS_PING_INTERVAL_MS: u64 = 30_000;
+/// A WebSocket client that has not answered a ping for this long is closed.
+pub const WS_PONG_TIMEOUT_MS: u64 = 60_000;
+/// Log entries sent in one WebSocket `log` message.
+pub const WS_LOG_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
+
+/// Timer wheel: width of one slot.
+pub const TIMER_SLOT_MS: u64 = 10;
+/// Timer wheel: number of slots (a power of two).
+pub const TIMER_SLOTS: usize = 1024;
+
+// Relations between limits, checked when the crate compiles.
+const _: () = assert!(URI_BYTES_MAX < HEAD_BYTES_MAX);
+const _: () = assert!(MESSAGE_BYTES_MAX <= WS_MESSAGE_BYTES_MAX);
+const _: () = assert!(METADATA_BYTES_MAX < JSON_BODY_BYTES_MAX);
+const _: () = assert!(WS_PONG_TIMEOUT_MS > WS_PING_INTERVAL_MS);
+const _: () = assert!(TIMER_SLOTS.is_power_of_two());
+const _: () = assert!(LOG_CAPACITY_DEFAULT <= LOG_CAPACITY_MAX);
+const _: () = assert!(MESSAGE_BYTES_MAX < LOG_RING_BYTES_MAX);
+const _: () = assert!(WS_MESSAGE_BYTES_MAX < WS_UNSENT_BYTES_MAX);
+
+/// A streamed plain-text log body (`tail -f | curl -T -`) may be quiet this
+/// long between bytes before it is closed; a build can be silent a while.
+pub const LOG_STREAM_IDLE_TIMEOUT_MS: u64 = 10 * 60_000;
+/// Input bytes buffered per connection before reading pauses (one head
+/// plus one read).
+pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
+/// An idle connection keeps at most this much output buffer capacity.
+pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
+/// An idle connection keeps at most this much input buffer capacity.
+pub const INPUT_BUFFER_KEEP_BYTES: usize = 4 * 1024;

@@ -1,0 +1,48 @@
+//! The `sessions-lite` binary: flags → `Config`, bind, print the address,
+//! run the loop. Everything else lives in the library.
+
+use sessions_lite::config::{parse_args, Command, USAGE};
+use sessions_lite::server::{no_token_warning, Server};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let env_token = std::env::var("SESSIONS_LITE_TOKEN").ok();
+    let config = match parse_args(std::env::args().skip(1), env_token) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("sessions-lite {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("sessions-lite: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let has_token = config.token.is_some();
+    let mut server = match Server::bind(*config) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("sessions-lite: cannot listen: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.local_addr();
+    // Tests and scripts read this line to learn the port.
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    if !has_token && !addr.ip().is_loopback() {
+        eprintln!("sessions-lite: warning: {}", no_token_warning(addr));
+    }
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sessions-lite: event loop failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,855 @@
+//! The event loop: one mio `Poll`, the listener, connections in a slab, the
+//! timer wheel, and `App` (the session table and routes).
+//!
+//! mio is edge-triggered: a readiness event comes once per change, so every
+//! handler reads and writes until `WouldBlock`, or, when it stops early (a
+//! per-event byte cap, a full buffer, a parked request), puts the connection
+//! on `revisit` and comes back on the next turn without waiting for an event.
+
+use crate::api::{self, App, Outcome, Plan};
+use crate::config::Config;
+use crate::conn::{BodyProgress, BodyRead, BodySink, Conn, ConnState};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::head::{parse_head, BodyFraming, HeadParse, Method, RequestHead};
+use crate::http::response::{Response, CONTINUE};
+use crate::ingest::TextLines;
+use crate::level::Level;
+use crate::limits::*;
+use crate::sessions::{Expiry, SessionId};
+use crate::timer_wheel::TimerWheel;
+use crate::ws::{self, WsConn, WsHub};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+
+/// Everything the wheel can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKey {
+    /// A connection's deadline as armed at `at_ms`.
+    Conn {
+        slot: usize,
+        serial: u64,
+        at_ms: u64,
+    },
+    /// The periodic WebSocket list push.
+    WsPush,
+    /// Check whether a session has been idle past the TTL.
+    SessionExpiry(SessionId),
+}
+
+/// Milliseconds since the Unix epoch that never go backwards: the wall
+/// clock read once at start plus a monotonic clock.
+struct Clock {
+    started: Instant,
+    started_wall_ms: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        Clock {
+            started: Instant::now(),
+            started_wall_ms: wall,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started_wall_ms + self.started.elapsed().as_millis() as u64
+    }
+}
+
+/// What a step on a connection decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    Close,
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    conns: Vec<Option<Conn>>,
+    free_slots: Vec<usize>,
+    next_serial: u64,
+    pub app: App,
+    wheel: TimerWheel<TimerKey>,
+    /// Connections to process again this turn without an event.
+    revisit: Vec<usize>,
+    /// Parked log reads by session: (slot, serial).
+    parked: HashMap<SessionId, Vec<(usize, u64)>>,
+    ws_hub: WsHub,
+    clock: Clock,
+    read_scratch: Vec<u8>,
+}
+
+impl Server {
+    /// Binds the listener and creates the server's own session.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let local_addr = listener.local_addr()?;
+        let clock = Clock::new();
+        let now_ms = clock.now_ms();
+        let server_id = api::random_id().map_err(io::Error::other)?;
+        let ws_interval_ms = config.ws_push_interval_ms;
+        let mut app = App::new(config, local_addr, server_id, now_ms);
+        let start_line = start_line(&app.config, local_addr);
+        app.server_log(Level::Info, &start_line, now_ms);
+        if app.config.token.is_none() && !local_addr.ip().is_loopback() {
+            app.server_log(Level::Warn, &no_token_warning(local_addr), now_ms);
+        }
+        let mut wheel = TimerWheel::new(TIMER_SLOT_MS, TIMER_SLOTS, now_ms);
+        wheel.schedule(now_ms + ws_interval_ms, TimerKey::WsPush);
+        Ok(Server {
+            poll,
+            listener,
+            local_addr,
+            conns: Vec::new(),
+            free_slots: Vec::new(),
+            next_serial: 0,
+            app,
+            wheel,
+            revisit: Vec::new(),
+            parked: HashMap::new(),
+            ws_hub: WsHub::new(),
+            clock,
+            read_scratch: vec![0; READ_CHUNK_BYTES],
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs the loop forever (until an unrecoverable poll error).
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        let mut expired = Vec::new();
+        loop {
+            let now_ms = self.clock.now_ms();
+            let timeout_ms = if self.revisit.is_empty() {
+                self.wheel.next_wait_ms(now_ms)
+            } else {
+                Some(0)
+            };
+            let timeout = timeout_ms.map(std::time::Duration::from_millis);
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let now_ms = self.clock.now_ms();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.on_acceptable(now_ms),
+                    Token(slot) => {
+                        self.on_ready(slot, event.is_read_closed() || event.is_error(), now_ms)
+                    }
+                }
+            }
+            for slot in std::mem::take(&mut self.revisit) {
+                self.on_ready(slot, false, now_ms);
+            }
+            self.wake_changed_sessions(now_ms);
+            self.arm_session_expiry(now_ms);
+            self.wheel.advance(now_ms, &mut expired);
+            for key in expired.drain(..) {
+                self.on_timer(key, now_ms);
+            }
+            // Timers can change sessions too (expiry, pushes).
+            self.wake_changed_sessions(now_ms);
+        }
+    }
+
+    fn on_acceptable(&mut self, now_ms: u64) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.on_accepted(stream, now_ms),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // Out of file descriptors and the like: the listener
+                    // stays; the next event retries.
+                    let line = format!("accept failed: {error}");
+                    self.app.server_log(Level::Error, &line, now_ms);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, mut stream: TcpStream, now_ms: u64) {
+        if self.app.connection_count >= self.app.config.connections_max {
+            // Accepted and closed at once: the client learns at once, and
+            // the kernel's backlog does not fill with connections we won't
+            // serve.
+            drop(stream);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(slot), interest)
+            .is_err()
+        {
+            self.free_slots.push(slot);
+            return;
+        }
+        self.next_serial += 1;
+        self.conns[slot] = Some(Conn::new(stream, self.next_serial, now_ms));
+        self.app.connection_count += 1;
+        self.arm_timer(slot, now_ms);
+    }
+
+    /// A readiness event (or a revisit): read, process, write.
+    fn on_ready(&mut self, slot: usize, closed_hint: bool, now_ms: u64) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let verdict = self.drive(slot, &mut conn, closed_hint, now_ms);
+        self.settle(slot, conn, verdict, now_ms);
+    }
+
+    /// Puts a connection back in its slot, or closes it.
+    fn settle(&mut self, slot: usize, mut conn: Conn, verdict: Verdict, now_ms: u64) {
+        if verdict == Verdict::Close {
+            self.close(slot, conn);
+            return;
+        }
+        conn.compact_input();
+        let deadline_ms = conn.deadline_ms();
+        let needs_timer = conn
+            .timer_armed_ms
+            .is_none_or(|armed_ms| deadline_ms < armed_ms);
+        if needs_timer {
+            conn.timer_armed_ms = Some(deadline_ms);
+            self.wheel.schedule(
+                deadline_ms,
+                TimerKey::Conn {
+                    slot,
+                    serial: conn.serial,
+                    at_ms: deadline_ms,
+                },
+            );
+        }
+        let _ = now_ms;
+        self.conns[slot] = Some(conn);
+    }
+
+    fn arm_timer(&mut self, slot: usize, now_ms: u64) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) {
+            self.settle(slot, conn, Verdict::Keep, now_ms);
+        }
+    }
+
+    fn close(&mut self, slot: usize, mut conn: Conn) {
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let ConnState::WebSocket(ws) = &conn.state {
+            ws.on_closed(&mut self.app, self.clock.now_ms());
+        }
+        if let ConnState::LongPoll(parked) = &conn.state {
+            if let Some(waiters) = self.parked.get_mut(&parked.session_id) {
+                waiters.retain(|&(waiting_slot, _)| waiting_slot != slot);
+            }
+        }
+        self.app.connection_count -= 1;
+        self.free_slots.push(slot);
+        // Dropping the stream closes the socket.
+    }
+
+    fn drive(&mut self, slot: usize, conn: &mut Conn, closed_hint: bool, now_ms: u64) -> Verdict {
+        if self.write_out(slot, conn, now_ms) == Verdict::Close {
+            return Verdict::Close;
+        }
+        if self.read_in(slot, conn, now_ms) == Verdict::Close {
+            return Verdict::Close;
+        }
+        if self.process(slot, conn, now_ms) == Verdict::Close {
+            return Verdict::Close;
+        }
+        if self.write_out(slot, conn, now_ms) == Verdict::Close {
+            return Verdict::Close;
+        }
+        self.after_io(slot, conn, closed_hint)
+    }
+
+    /// Decides whether a connection is finished after its I/O.
+    fn after_io(&mut self, slot: usize, conn: &mut Conn, closed_hint: bool) -> Verdict {
+        let drained = conn.unsent() == 0;
+        match conn.state {
+            ConnState::Closing if drained => return Verdict::Close,
+            ConnState::LongPoll(_) if closed_hint => return Verdict::Close,
+            _ => {}
+        }
+        if conn.peer_closed && drained && !matches!(conn.state, ConnState::LongPoll(_)) {
+            // The peer sent all it will; once our answers are out we are done.
+            let complete_head_waiting =
+                matches!(conn.state, ConnState::ReadingHead) && !conn.input.is_empty();
+            if !complete_head_waiting {
+                return Verdict::Close;
+            }
+        }
+        if conn.read_paused && self.can_read(conn) {
+            self.revisit.push(slot);
+        }
+        Verdict::Keep
+    }
+
+    fn can_read(&self, conn: &Conn) -> bool {
+        match conn.state {
+            ConnState::Closing | ConnState::LongPoll(_) => false,
+            _ => {
+                conn.input.len() < INPUT_BYTES_MAX
+                    && conn.unsent() < CONN_OUTPUT_BYTES_HIGH
+                    && !conn.peer_closed
+            }
+        }
+    }
+
+    /// Reads until `WouldBlock`, EOF, the per-event cap or a full buffer.
+    fn read_in(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
+        let mut read_total = 0;
+        conn.read_paused = false;
+        loop {
+            if !self.can_read(conn) {
+                conn.read_paused = !conn.peer_closed;
+                return Verdict::Keep;
+            }
+            if read_total >= READ_BYTES_PER_EVENT_MAX {
+                conn.read_paused = true;
+                self.revisit.push(slot);
+                return Verdict::Keep;
+            }
+            let room = (INPUT_BYTES_MAX - conn.input.len()).min(self.read_scratch.len());
+            match conn.stream.read(&mut self.read_scratch[..room]) {
+                Ok(0) => {
+                    conn.peer_closed = true;
+                    return Verdict::Keep;
+                }
+                Ok(count) => {
+                    if conn.input.is_empty()
+                        && matches!(conn.state, ConnState::ReadingHead)
+                        && conn.head_started_ms.is_none()
+                    {
+                        conn.head_started_ms = Some(now_ms);
+                    }
+                    conn.input.extend_from_slice(&self.read_scratch[..count]);
+                    conn.last_activity_ms = now_ms;
+                    read_total += count;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Verdict::Close,
+            }
+        }
+    }
+
+    /// Writes until `WouldBlock`, done, or the per-event cap.
+    fn write_out(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
+        if let ConnState::WebSocket(ws) = &mut conn.state {
+            ws.fill_output(&mut conn.output, &mut conn.output_sent);
+        }
+        let mut written_total = 0;
+        while conn.unsent() > 0 {
+            if written_total >= WRITE_BYTES_PER_EVENT_MAX {
+                self.revisit.push(slot);
+                break;
+            }
+            let end = conn
+                .output
+                .len()
+                .min(conn.output_sent + WRITE_BYTES_PER_EVENT_MAX - written_total);
+            match conn.stream.write(&conn.output[conn.output_sent..end]) {
+                Ok(0) => return Verdict::Close,
+                Ok(count) => {
+                    conn.output_sent += count;
+                    written_total += count;
+                    conn.last_activity_ms = now_ms;
+                    if conn.output_sent == conn.output.len() {
+                        if let ConnState::WebSocket(ws) = &mut conn.state {
+                            conn.output.clear();
+                            conn.output_sent = 0;
+                            ws.fill_output(&mut conn.output, &mut conn.output_sent);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Verdict::Close,
+            }
+        }
+        conn.compact_output();
+        if conn.read_paused && self.can_read(conn) && written_total > 0 {
+            self.revisit.push(slot);
+        }
+        Verdict::Keep
+    }
+
+    /// Consumes buffered input: heads, bodies, WebSocket frames.
+    fn process(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
+        loop {
+            if conn.unsent() >= CONN_OUTPUT_BYTES_HIGH {
+                // Back pressure: the rest waits until the peer reads.
+                conn.read_paused = true;
+                return Verdict::Keep;
+            }
+            let progressed = match &mut conn.state {
+                ConnState::ReadingHead => self.process_head(slot, conn, now_ms),
+                ConnState::ReadingBody(_) => self.process_body(slot, conn, now_ms),
+                ConnState::WebSocket(ws) => {
+                    let verdict = ws.on_input(&mut conn.input, &mut self.app, now_ms);
+                    self.ws_hub.note(slot, conn.serial, ws);
+                    return if verdict == ws::WsVerdict::Close {
+                        Verdict::Close
+                    } else {
+                        Verdict::Keep
+                    };
+                }
+                ConnState::LongPoll(_) | ConnState::Closing => false,
+            };
+            if !progressed {
+                return Verdict::Keep;
+            }
+        }
+    }
+
+    /// Parses one head if complete; true when the state moved on.
+    fn process_head(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> bool {
+        if conn.input.is_empty() {
+            conn.head_started_ms = None;
+            return false;
+        }
+        if conn.head_started_ms.is_none() {
+            conn.head_started_ms = Some(now_ms);
+        }
+        let head = match parse_head(&conn.input) {
+            Ok(HeadParse::Partial) => return false,
+            Ok(HeadParse::Complete(head)) => head,
+            Err(error) => {
+                let response = Response::error(error.status(), &error.message()).closing();
+                api::log_refusal(&mut self.app, None, &response, now_ms);
+                conn.input.clear();
+                conn.queue(&response, false, now_ms);
+                return false;
+            }
+        };
+        conn.input.drain(..head.head_size);
+        conn.head_started_ms = None;
+        let plan = api::plan(&self.app, &head);
+        self.start_request(slot, conn, head, plan, now_ms);
+        true
+    }
+
+    fn start_request(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        head: Box<RequestHead>,
+        plan: Plan,
+        now_ms: u64,
+    ) {
+        let sink = match plan {
+            Plan::Answer(mut response) => {
+                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                // An announced body that we did not read: its bytes would
+                // be taken for the next request, so the connection ends.
+                if head.framing != BodyFraming::None && head.framing != BodyFraming::Length(0)
+                    || !head.keep_alive
+                {
+                    response.close = true;
+                }
+                conn.queue(&response, head.method == Method::Head, now_ms);
+                return;
+            }
+            Plan::Upgrade { response, echo } => {
+                conn.output.extend_from_slice(&response);
+                conn.state = ConnState::WebSocket(Box::new(WsConn::new(echo, now_ms)));
+                if let ConnState::WebSocket(ws) = &conn.state {
+                    self.ws_hub
+                        .join(slot, conn.serial, ws, &mut self.app, now_ms);
+                }
+                return;
+            }
+            Plan::Buffer { route, .. } => BodySink::Buffer {
+                route,
+                body: Vec::new(),
+            },
+            Plan::TextLog(session_id) => BodySink::TextLog {
+                session_id,
+                lines: Box::new(TextLines::new()),
+                appended: 0,
+                failure: None,
+            },
+        };
+        let body_bytes_max = match &sink {
+            BodySink::Buffer { .. } => JSON_BODY_BYTES_MAX as u64,
+            BodySink::TextLog { .. } => u64::MAX,
+        };
+        let progress = match head.framing {
+            BodyFraming::None => BodyProgress::Length { remaining: 0 },
+            BodyFraming::Length(length) => BodyProgress::Length { remaining: length },
+            BodyFraming::Chunked => {
+                BodyProgress::Chunked(Box::new(ChunkedDecoder::new(body_bytes_max)))
+            }
+        };
+        if head.expect_continue && head.framing != BodyFraming::None {
+            conn.output.extend_from_slice(CONTINUE);
+        }
+        conn.state = ConnState::ReadingBody(Box::new(BodyRead {
+            head,
+            progress,
+            sink,
+        }));
+        let _ = slot;
+    }
+
+    /// Feeds input to the body being read; true when the request finished.
+    fn process_body(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> bool {
+        let ConnState::ReadingBody(body) = &mut conn.state else {
+            return false;
+        };
+        let mut decoded = Vec::new();
+        let (consumed, complete, error) = match &mut body.progress {
+            BodyProgress::Length { remaining } => {
+                let taken = conn
+                    .input
+                    .len()
+                    .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                decoded.extend_from_slice(&conn.input[..taken]);
+                *remaining -= taken as u64;
+                (taken, *remaining == 0, None)
+            }
+            BodyProgress::Chunked(decoder) => match decoder.decode(&conn.input, &mut decoded) {
+                Ok(consumed) => (consumed, decoder.is_done(), None),
+                Err(error) => (conn.input.len(), false, Some(error)),
+            },
+        };
+        conn.input.drain(..consumed);
+        feed_sink(&mut self.app, &mut body.sink, &decoded, now_ms);
+        if let Some(error) = error {
+            let response =
+                Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
+                    .closing();
+            api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
+            conn.queue(&response, false, now_ms);
+            return false;
+        }
+        if !complete {
+            return false;
+        }
+        let ConnState::ReadingBody(body) =
+            std::mem::replace(&mut conn.state, ConnState::ReadingHead)
+        else {
+            return false;
+        };
+        self.finish_request(slot, conn, *body, now_ms);
+        true
+    }
+
+    fn finish_request(&mut self, slot: usize, conn: &mut Conn, body: BodyRead, now_ms: u64) {
+        let BodyRead { head, sink, .. } = body;
+        let head_only = head.method == Method::Head;
+        let outcome = match sink {
+            BodySink::Buffer { route, body } => {
+                api::finish(&mut self.app, &head, route, &body, now_ms)
+            }
+            BodySink::TextLog {
+                session_id,
+                mut lines,
+                appended,
+                failure,
+            } => {
+                let mut appended = appended;
+                let mut failure = failure;
+                lines.finish(&mut |line, truncated| {
+                    append_line(
+                        &mut self.app,
+                        session_id,
+                        line,
+                        truncated,
+                        now_ms,
+                        &mut appended,
+                        &mut failure,
+                    );
+                });
+                let response = failure.unwrap_or_else(|| {
+                    let cursor = api::next_cursor(&self.app, &session_id).unwrap_or(0);
+                    api::appended_answer(appended, cursor)
+                });
+                Outcome::Answer(response)
+            }
+        };
+        match outcome {
+            Outcome::Answer(mut response) => {
+                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                response.close |= !head.keep_alive;
+                conn.queue(&response, head_only, now_ms);
+            }
+            Outcome::Park(parked) => {
+                let waiters = self.parked.entry(parked.session_id).or_default();
+                waiters.push((slot, conn.serial));
+                let mut parked = Box::new(parked);
+                // Remembered so that the late answer closes the connection.
+                parked.close_after = !head.keep_alive;
+                conn.state = ConnState::LongPoll(parked);
+            }
+        }
+    }
+
+    /// Answers parked reads and WebSocket followers of changed sessions.
+    fn wake_changed_sessions(&mut self, now_ms: u64) {
+        if self.app.changed_sessions.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut self.app.changed_sessions);
+        for session_id in &changed {
+            let Some(waiters) = self.parked.remove(session_id) else {
+                continue;
+            };
+            let mut still_waiting = Vec::new();
+            for (slot, serial) in waiters {
+                if !self.answer_parked(slot, serial, now_ms) {
+                    still_waiting.push((slot, serial));
+                }
+            }
+            if !still_waiting.is_empty() {
+                self.parked.insert(*session_id, still_waiting);
+            }
+        }
+        ws::on_sessions_changed(
+            &changed,
+            &mut self.ws_hub,
+            &mut self.conns,
+            &self.app,
+            &mut self.revisit,
+        );
+    }
+
+    /// Answers a parked read if it has something to say. Returns false
+    /// when it keeps waiting.
+    fn answer_parked(&mut self, slot: usize, serial: u64, now_ms: u64) -> bool {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return true;
+        };
+        let answered =
+            conn.serial != serial || self.answer_parked_conn(slot, &mut conn, false, now_ms);
+        self.conns[slot] = Some(conn);
+        answered
+    }
+
+    /// Answers the parked read of `conn` when ready (or `force`, at its
+    /// deadline: an empty page with the same cursor).
+    fn answer_parked_conn(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        force: bool,
+        now_ms: u64,
+    ) -> bool {
+        let ConnState::LongPoll(parked) = &conn.state else {
+            return true;
+        };
+        if !force && !api::parked_read_ready(&self.app, parked) {
+            return false;
+        }
+        let mut response = api::read_log(&self.app, &parked.session_id, &parked.query);
+        response.close |= parked.close_after;
+        let head_only = parked.head_only;
+        conn.state = ConnState::ReadingHead;
+        conn.queue(&response, head_only, now_ms);
+        // Pipelined requests may wait behind it, and the answer must go out.
+        self.revisit.push(slot);
+        true
+    }
+
+    fn on_timer(&mut self, key: TimerKey, now_ms: u64) {
+        match key {
+            TimerKey::Conn {
+                slot,
+                serial,
+                at_ms,
+            } => self.on_conn_timer(slot, serial, at_ms, now_ms),
+            TimerKey::WsPush => {
+                ws::on_push_tick(
+                    &mut self.ws_hub,
+                    &mut self.conns,
+                    &self.app,
+                    now_ms,
+                    &mut self.revisit,
+                );
+                let interval_ms = self.app.config.ws_push_interval_ms;
+                self.wheel.schedule(now_ms + interval_ms, TimerKey::WsPush);
+            }
+            TimerKey::SessionExpiry(id) => self.on_expiry_timer(id, now_ms),
+        }
+    }
+
+    fn on_conn_timer(&mut self, slot: usize, serial: u64, at_ms: u64, now_ms: u64) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        if conn.serial != serial || conn.timer_armed_ms != Some(at_ms) {
+            // Stale: the slot has a new occupant, or a sooner timer replaced it.
+            self.conns[slot] = Some(conn);
+            return;
+        }
+        conn.timer_armed_ms = None;
+        let verdict = if conn.deadline_ms() <= now_ms {
+            self.on_deadline(slot, &mut conn, now_ms)
+        } else {
+            Verdict::Keep
+        };
+        self.settle(slot, conn, verdict, now_ms);
+    }
+
+    /// The deadline of a connection's state has passed.
+    fn on_deadline(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
+        match &mut conn.state {
+            ConnState::ReadingHead if conn.head_started_ms.is_some() => {
+                let message = format!("request head not complete within {HEAD_TIMEOUT_MS} ms");
+                let response = Response::error(408, &message).closing();
+                api::log_refusal(&mut self.app, None, &response, now_ms);
+                conn.input.clear();
+                conn.queue(&response, false, now_ms);
+                self.write_out(slot, conn, now_ms)
+            }
+            ConnState::ReadingBody(body) => {
+                let response = Response::error(408, "request body stalled").closing();
+                api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
+                conn.input.clear();
+                conn.queue(&response, false, now_ms);
+                self.write_out(slot, conn, now_ms)
+            }
+            ConnState::LongPoll(parked) => {
+                if let Some(waiters) = self.parked.get_mut(&parked.session_id) {
+                    waiters.retain(|&(waiting_slot, _)| waiting_slot != slot);
+                }
+                self.answer_parked_conn(slot, conn, true, now_ms);
+                Verdict::Keep
+            }
+            ConnState::WebSocket(ws) => {
+                let verdict = ws.on_deadline(now_ms);
+                if verdict == ws::WsVerdict::Close {
+                    Verdict::Close
+                } else {
+                    self.write_out(slot, conn, now_ms)
+                }
+            }
+            // Idle keep-alive, or a reader that stopped reading: close.
+            ConnState::ReadingHead | ConnState::Closing => Verdict::Close,
+        }
+    }
+
+    /// Sessions created since the last turn get their TTL timer.
+    fn arm_session_expiry(&mut self, now_ms: u64) {
+        let ttl_ms = self.app.config.session_ttl_secs * 1000;
+        for id in std::mem::take(&mut self.app.created_sessions) {
+            if ttl_ms > 0 {
+                self.wheel
+                    .schedule(now_ms + ttl_ms, TimerKey::SessionExpiry(id));
+            }
+        }
+    }
+
+    fn on_expiry_timer(&mut self, id: SessionId, now_ms: u64) {
+        let ttl_ms = self.app.config.session_ttl_secs * 1000;
+        match self.app.sessions.expire_if_idle(&id, ttl_ms, now_ms) {
+            Expiry::Expired => {
+                self.app.mark_changed(id);
+                let line = format!(
+                    "session {} ended (expired after {} s idle)",
+                    crate::sessions::format_id(&id),
+                    ttl_ms / 1000
+                );
+                self.app.server_log(Level::Info, &line, now_ms);
+                for evicted in self.app.sessions.take_evicted() {
+                    self.app.mark_changed(evicted);
+                }
+            }
+            Expiry::NotYet { due_ms } => self.wheel.schedule(due_ms, TimerKey::SessionExpiry(id)),
+            Expiry::Gone => {}
+        }
+    }
+}
+
+/// Feeds decoded body bytes to where they go.
+fn feed_sink(app: &mut App, sink: &mut BodySink, decoded: &[u8], now_ms: u64) {
+    match sink {
+        BodySink::Buffer { body, .. } => body.extend_from_slice(decoded),
+        BodySink::TextLog {
+            session_id,
+            lines,
+            appended,
+            failure,
+        } => {
+            let session_id = *session_id;
+            lines.feed(decoded, &mut |line, truncated| {
+                append_line(app, session_id, line, truncated, now_ms, appended, failure);
+            });
+        }
+    }
+}
+
+/// Appends one streamed line unless the session has gone away meanwhile.
+fn append_line(
+    app: &mut App,
+    session_id: SessionId,
+    line: &str,
+    truncated: bool,
+    now_ms: u64,
+    appended: &mut u64,
+    failure: &mut Option<Response>,
+) {
+    if failure.is_some() {
+        return;
+    }
+    match api::append_text_line(app, session_id, line, truncated, now_ms) {
+        Ok(_) => *appended += 1,
+        Err(response) => *failure = Some(response),
+    }
+}
+
+/// The server's first log line: version, address, limits.
+fn start_line(config: &Config, addr: SocketAddr) -> String {
+    format!(
+        "sessions-lite {} listening on http://{addr} (log capacity {}, max sessions {}, \
+         max ended {}, ws interval {} ms, session ttl {} s, max connections {}, token {})",
+        api::VERSION,
+        config.log_capacity,
+        config.sessions_max,
+        config.ended_max,
+        config.ws_push_interval_ms,
+        config.session_ttl_secs,
+        config.connections_max,
+        if config.token.is_some() {
+            "required for writes"
+        } else {
+            "off"
+        },
+    )
+}
+
+/// Said on stderr and in the server's log when bound beyond loopback.
+pub fn no_token_warning(addr: SocketAddr) -> String {
+    format!(
+        "listening on {addr}, beyond loopback, without --token: anyone who can reach \
+         this port can create sessions and write logs"
+    )
+}

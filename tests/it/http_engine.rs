@@ -1,0 +1,489 @@
+//! The HTTP engine: framing, limits, keep-alive, pipelining, deadlines,
+//! Host/Origin checks.
+
+use crate::support::*;
+use sessions_lite::limits::*;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+const HOST: &str = "Host: 127.0.0.1\r\n";
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|reply| reply.status).collect()
+}
+
+#[test]
+fn health_answers_with_the_contract_fields() {
+    let server = TestServer::start(&[]);
+    let reply = server.get("/health");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+    let json = reply.json();
+    assert_eq!(json["status"], "ok");
+    assert!(json["version"].is_string());
+    assert!(json["uptime_s"].is_u64());
+    assert_eq!(
+        json["sessions"]["active"], 1,
+        "the server's own session is active"
+    );
+    assert_eq!(json["sessions"]["ended"], 0);
+    assert_eq!(json["connections"], 1);
+}
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let server = TestServer::start(&[]);
+    let mut stream = server.connect();
+    let mut buffered = Vec::new();
+    for _ in 0..5 {
+        stream
+            .write_all(format!("GET /health HTTP/1.1\r\n{HOST}\r\n").as_bytes())
+            .expect("send");
+        let reply = read_one(&mut stream, &mut buffered).expect("reply");
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("Connection"), None);
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = TestServer::start(&[]);
+    let mut raw = String::new();
+    for path in ["/health", "/nope", "/sessions/", "/health"] {
+        raw.push_str(&format!("GET {path} HTTP/1.1\r\n{HOST}\r\n"));
+    }
+    raw.push_str(&format!(
+        "GET /health HTTP/1.1\r\n{HOST}Connection: close\r\n\r\n"
+    ));
+    let (replies, closed) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![200, 404, 200, 200, 200]);
+    assert!(closed);
+    assert_eq!(replies[4].header("Connection"), Some("close"));
+}
+
+#[test]
+fn http10_closes_unless_keep_alive() {
+    let server = TestServer::start(&[]);
+    let (replies, closed) = exchange_raw(&server, b"GET /health HTTP/1.0\r\n\r\n");
+    assert_eq!(statuses(&replies), vec![200]);
+    assert!(closed);
+    let raw = b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /health HTTP/1.0\r\n\r\n";
+    let (replies, _) = exchange_raw(&server, raw);
+    assert_eq!(statuses(&replies), vec![200, 200]);
+}
+
+/// Each framing error: answered once with the status, `Connection: close`,
+/// and nothing after it (the smuggled request is never answered).
+#[test]
+fn framing_errors_answer_once_and_close() {
+    let server = TestServer::start(&[]);
+    let smuggled = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let cases: &[(&str, u16)] = &[
+        ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400),
+        ("Content-Length: 5\r\nContent-Length: 5\r\n", 400),
+        ("Content-Length: 5\r\nContent-Length: 6\r\n", 400),
+        ("Content-Length: -5\r\n", 400),
+        ("Content-Length: 5a\r\n", 400),
+        ("Transfer-Encoding: gzip\r\n", 501),
+        ("Transfer-Encoding: gzip, chunked\r\n", 501),
+        ("Transfer-Encoding: chunked, chunked\r\n", 400),
+        ("X-Folded: a\r\n  b\r\n", 400),
+        ("X-Bare: a\rb\r\n", 400),
+        ("Expect: teapot\r\n", 417),
+    ];
+    for (headers, status) in cases {
+        let raw = format!("POST /sessions/ HTTP/1.1\r\n{HOST}{headers}\r\n{smuggled}");
+        let (replies, closed) = exchange_raw(&server, raw.as_bytes());
+        assert_eq!(statuses(&replies), vec![*status], "headers {headers:?}");
+        assert_eq!(
+            replies[0].header("Connection"),
+            Some("close"),
+            "{headers:?}"
+        );
+        assert!(closed, "{headers:?}");
+        assert!(!replies[0].error().is_empty());
+    }
+}
+
+#[test]
+fn missing_or_duplicate_host_is_400() {
+    let server = TestServer::start(&[]);
+    let (replies, _) = exchange_raw(&server, b"GET /health HTTP/1.1\r\n\r\n");
+    assert_eq!(statuses(&replies), vec![400]);
+    let (replies, _) = exchange_raw(
+        &server,
+        b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    );
+    assert_eq!(statuses(&replies), vec![400]);
+}
+
+#[test]
+fn smuggling_cl_te_never_answers_twice() {
+    let server = TestServer::start(&[]);
+    // CL.TE: the body holds what would be a second request.
+    let inner = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let raw = format!(
+        "POST /sessions/ HTTP/1.1\r\n{HOST}Content-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{inner}",
+        inner.len() + 5
+    );
+    let (replies, closed) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![400]);
+    assert!(closed);
+}
+
+#[test]
+fn request_in_a_body_is_not_a_request() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("body-test");
+    let inner = "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let raw = format!(
+        "POST /sessions/{id}/log HTTP/1.1\r\n{HOST}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{inner}\
+         GET /health HTTP/1.1\r\n{HOST}Connection: close\r\n\r\n",
+        inner.len()
+    );
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![200, 200]);
+    assert_eq!(replies[0].json()["appended"], 2);
+}
+
+#[test]
+fn chunked_bodies_are_decoded() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("chunked");
+    let raw = format!(
+        "POST /sessions/{id}/log HTTP/1.1\r\n{HOST}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\n{{\"mes\r\n11;ext=1\r\nsage\":\"hello\"}}   \r\n0\r\nX-Trailer: ok\r\n\r\n\
+         GET /sessions/{id}/log HTTP/1.1\r\n{HOST}Connection: close\r\n\r\n"
+    );
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![200, 200]);
+    assert_eq!(replies[1].json()["entries"][0]["message"], "hello");
+}
+
+#[test]
+fn chunk_size_line_and_body_limits() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("chunk-limits");
+    let long_ext = format!("1;{}\r\n", "e".repeat(CHUNK_LINE_BYTES_MAX));
+    let raw = format!(
+        "POST /sessions/{id}/log HTTP/1.1\r\n{HOST}Transfer-Encoding: chunked\r\n\r\n{long_ext}"
+    );
+    let (replies, closed) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![400]);
+    assert!(closed);
+    // A JSON chunk that says it is larger than the JSON body limit: 413
+    // before any of it is read.
+    let raw = format!(
+        "POST /sessions/{id}/log HTTP/1.1\r\n{HOST}Content-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        JSON_BODY_BYTES_MAX + 1
+    );
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![413]);
+}
+
+#[test]
+fn json_body_length_at_the_limit() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("json-limit");
+    let path = format!("/sessions/{id}/log");
+    let body_of = |size: usize| {
+        let start = "{\"message\":\"";
+        let end = "\"}";
+        format!("{start}{}{end}", "m".repeat(size - start.len() - end.len()))
+    };
+    for size in [JSON_BODY_BYTES_MAX - 1, JSON_BODY_BYTES_MAX] {
+        let reply = server.request(
+            "POST",
+            &path,
+            &[("Content-Type", "application/json")],
+            body_of(size).as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "size {size}: {}", reply.text());
+    }
+    // Over the limit: refused from the Content-Length alone.
+    let mut stream = server.connect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\n{HOST}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        JSON_BODY_BYTES_MAX + 1
+    );
+    stream.write_all(head.as_bytes()).expect("send");
+    let reply = read_reply(&mut stream).expect("reply");
+    assert_eq!(reply.status, 413);
+}
+
+#[test]
+fn expect_100_continue_is_answered_at_once() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("continue");
+    let mut stream = server.connect();
+    let body = "x".repeat(2000);
+    let head = format!(
+        "POST /sessions/{id}/log HTTP/1.1\r\n{HOST}Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send");
+    let mut buffered = Vec::new();
+    let interim = read_one(&mut stream, &mut buffered).expect("100");
+    assert_eq!(interim.status, 100);
+    stream.write_all(body.as_bytes()).expect("body");
+    let reply = read_one(&mut stream, &mut buffered).expect("200");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["appended"], 1);
+}
+
+#[test]
+fn refused_expect_gets_no_100() {
+    let server = TestServer::start(&[]);
+    let mut stream = server.connect();
+    let head = format!(
+        "POST /sessions/{}/log HTTP/1.1\r\n{HOST}Content-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+        "0".repeat(24)
+    );
+    stream.write_all(head.as_bytes()).expect("send");
+    let mut buffered = Vec::new();
+    let reply = read_one(&mut stream, &mut buffered).expect("reply");
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.header("Connection"), Some("close"));
+}
+
+#[test]
+fn curl_large_body_does_not_stall() {
+    if !has_curl() {
+        panic!("curl is required for the black-box tests (make test installs it)");
+    }
+    let server = TestServer::start(&[]);
+    let id = server.create_session("curl");
+    let body: String = (0..200)
+        .map(|index| format!("line {index} {}\n", "x".repeat(20)))
+        .collect();
+    let started = Instant::now();
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            &body,
+        ])
+        .arg(server.url(&format!("/sessions/{id}/log")))
+        .output()
+        .expect("curl");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["appended"], 200);
+    // curl waits a whole second for a 100 that never comes; one came.
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn head_size_limit_edges() {
+    let server = TestServer::start(&[]);
+    let head_of_size = |size: usize| {
+        let start = format!("GET /health HTTP/1.1\r\n{HOST}X-Pad: ");
+        format!("{start}{}\r\n\r\n", "a".repeat(size - start.len() - 4))
+    };
+    for size in [HEAD_BYTES_MAX - 1, HEAD_BYTES_MAX] {
+        let (replies, _) = exchange_raw(&server, head_of_size(size).as_bytes());
+        assert_eq!(statuses(&replies), vec![200], "size {size}");
+    }
+    let (replies, closed) = exchange_raw(&server, head_of_size(HEAD_BYTES_MAX + 1).as_bytes());
+    assert_eq!(statuses(&replies), vec![431]);
+    assert!(closed);
+}
+
+#[test]
+fn uri_limit_is_414() {
+    let server = TestServer::start(&[]);
+    let raw = format!("GET /{} HTTP/1.1\r\n{HOST}\r\n", "a".repeat(URI_BYTES_MAX));
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![414]);
+    let raw = format!(
+        "GET /{} HTTP/1.1\r\n{HOST}\r\n",
+        "a".repeat(URI_BYTES_MAX - 1)
+    );
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![404]);
+}
+
+#[test]
+fn header_count_limit_edges() {
+    let server = TestServer::start(&[]);
+    let with_headers = |count: usize| {
+        let mut raw = format!("GET /health HTTP/1.1\r\n{HOST}");
+        for index in 1..count {
+            raw.push_str(&format!("X-{index}: v\r\n"));
+        }
+        raw + "Connection: close\r\n\r\n"
+    };
+    // Host + Connection are two of the count.
+    for (count, status) in [
+        (HEADERS_MAX - 2, 200),
+        (HEADERS_MAX - 1, 200),
+        (HEADERS_MAX, 431),
+    ] {
+        let (replies, _) = exchange_raw(&server, with_headers(count).as_bytes());
+        assert_eq!(
+            statuses(&replies),
+            vec![status],
+            "{count} headers + Connection"
+        );
+    }
+}
+
+#[test]
+fn unknown_path_404_and_wrong_method_405_with_allow() {
+    let server = TestServer::start(&[]);
+    let reply = server.get("/nope");
+    assert_eq!(reply.status, 404);
+    assert!(!reply.error().is_empty());
+    let reply = server.request("DELETE", "/health", &[], b"");
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD"));
+    let reply = server.request("PATCH", "/sessions/", &[], b"");
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD, POST"));
+}
+
+#[test]
+fn head_requests_get_headers_only() {
+    let server = TestServer::start(&[]);
+    let raw = format!("HEAD /health HTTP/1.1\r\n{HOST}\r\nGET /health HTTP/1.1\r\n{HOST}Connection: close\r\n\r\n");
+    let mut stream = server.connect();
+    stream.write_all(raw.as_bytes()).expect("send");
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
+    // The HEAD answer is followed directly by the second status line.
+    let first_end = text.find("\r\n\r\n").expect("head") + 4;
+    assert!(text[first_end..].starts_with("HTTP/1.1 200 OK"));
+}
+
+#[test]
+fn foreign_host_is_403_on_every_route() {
+    let server = TestServer::start(&["--allow-host", "build.example"]);
+    for path in ["/health", "/", "/sessions/", "/nope"] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+        let (replies, _) = exchange_raw(&server, raw.as_bytes());
+        assert_eq!(statuses(&replies), vec![403], "{path}");
+    }
+    let raw = "GET /health HTTP/1.1\r\nHost: build.example:8558\r\nConnection: close\r\n\r\n";
+    let (replies, _) = exchange_raw(&server, raw.as_bytes());
+    assert_eq!(statuses(&replies), vec![200]);
+    for host in ["localhost", "localhost:1", "[::1]:8558", "127.0.0.1"] {
+        let raw = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let (replies, _) = exchange_raw(&server, raw.as_bytes());
+        assert_eq!(statuses(&replies), vec![200], "{host}");
+    }
+}
+
+#[test]
+fn foreign_origin_cannot_write() {
+    let server = TestServer::start(&["--allow-origin", "http://dash.example"]);
+    let body = br#"{"appname":"a","mode":"b"}"#;
+    let json = ("Content-Type", "application/json");
+    let reply = server.request(
+        "POST",
+        "/sessions/",
+        &[json, ("Origin", "http://evil.example")],
+        body,
+    );
+    assert_eq!(reply.status, 403);
+    let reply = server.request(
+        "POST",
+        "/sessions/",
+        &[("Content-Type", "text/plain"), ("Origin", "null")],
+        body,
+    );
+    assert_eq!(reply.status, 403);
+    // Reads stay open to any origin; own origin and allowed origins write.
+    let reply = server.request(
+        "GET",
+        "/sessions/",
+        &[("Origin", "http://evil.example")],
+        b"",
+    );
+    assert_eq!(reply.status, 200);
+    let reply = server.request(
+        "POST",
+        "/sessions/",
+        &[json, ("Origin", "http://127.0.0.1")],
+        body,
+    );
+    assert_eq!(reply.status, 201);
+    let reply = server.request(
+        "POST",
+        "/sessions/",
+        &[json, ("Origin", "http://dash.example")],
+        body,
+    );
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        server.get("/sessions/").json()["sessions"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
+fn slowloris_head_is_cut_at_the_deadline_while_others_are_served() {
+    let server = TestServer::start(&[]);
+    let mut slow = server.connect();
+    slow.write_all(b"GET /health HTTP/1.1\r\n").expect("start");
+    let started = Instant::now();
+    let mut answered_during = 0;
+    // Trickle a byte every half second; meanwhile others are served.
+    let mut closed_after = None;
+    while started.elapsed() < Duration::from_millis(HEAD_TIMEOUT_MS + 5_000) {
+        if slow.write_all(b"X").is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        if server.get("/health").status == 200 {
+            answered_during += 1;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        slow.set_read_timeout(Some(Duration::from_millis(1)))
+            .expect("timeout");
+        let mut buffer = [0u8; 512];
+        if let Ok(count) = slow.read(&mut buffer) {
+            let text = String::from_utf8_lossy(&buffer[..count]).into_owned();
+            if count > 0 {
+                assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            }
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the slow head was closed");
+    assert!(
+        closed_after >= Duration::from_millis(HEAD_TIMEOUT_MS - 1_000),
+        "{closed_after:?}"
+    );
+    assert!(answered_during >= 10);
+}
+
+#[test]
+fn connections_beyond_the_limit_are_closed_at_once() {
+    let server = TestServer::start(&["--max-connections", "4"]);
+    let held: Vec<_> = (0..4).map(|_| server.connect()).collect();
+    // Make sure all four are accepted before the fifth.
+    assert!(eventually(Duration::from_secs(5), || {
+        let mut stream = server.connect();
+        let mut buffer = [0u8; 1];
+        matches!(stream.read(&mut buffer), Ok(0))
+    }));
+    drop(held);
+    assert!(eventually(Duration::from_secs(5), || server
+        .get("/health")
+        .status
+        == 200));
+}

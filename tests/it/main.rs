@@ -1,0 +1,7 @@
+//! Black-box tests: the real binary on port 0, real sockets, real curl.
+//! One test binary (faster to link), one module per area.
+
+#[allow(dead_code)] // shared helpers; not every module uses every one
+mod support;
+
+mod http_engine;

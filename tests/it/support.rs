@@ -1,0 +1,289 @@
+//! Test support: start the real binary on port 0 and talk to it over real
+//! sockets. Every read has a deadline, so a hung server fails a test rather
+//! than hanging it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Deadline for one read from the server in tests.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The real `sessions-lite` binary, started with extra flags; killed (by
+/// its own PID) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl TestServer {
+    pub fn start(args: &[&str]) -> TestServer {
+        TestServer::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sessions-lite"));
+        command.arg("--listen").arg("127.0.0.1:0").args(args);
+        command.env_remove("SESSIONS_LITE_TOKEN");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sessions-lite");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("address");
+        TestServer { addr, child }
+    }
+
+    /// A fresh connection with read/write deadlines.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream
+            .set_write_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// One request on a new connection (`Connection: close`); the reply.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut stream = self.connect();
+        let mut raw =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() || matches!(method, "POST" | "PUT") {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).expect("send");
+        read_reply(&mut stream).expect("a reply")
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], b"")
+    }
+
+    pub fn post_json(&self, path: &str, json: &str) -> Reply {
+        self.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            json.as_bytes(),
+        )
+    }
+
+    /// Creates a session with a server-picked id; returns the id.
+    pub fn create_session(&self, appname: &str) -> String {
+        let body = format!("{{\"appname\":\"{appname}\",\"mode\":\"test\"}}");
+        let reply = self.post_json("/sessions/", &body);
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Appends plain-text lines to a session's log.
+    pub fn append_text(&self, id: &str, text: &str) -> Reply {
+        let path = format!("/sessions/{id}/log");
+        self.request(
+            "POST",
+            &path,
+            &[("Content-Type", "text/plain")],
+            text.as_bytes(),
+        )
+    }
+
+    /// Resident set size of the server process, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Reads one response (head + Content-Length body) from `stream`; `None`
+/// when the connection closed before a status line. Skips 1xx answers.
+pub fn read_reply(stream: &mut TcpStream) -> Option<Reply> {
+    let mut buffered = Vec::new();
+    loop {
+        let reply = read_one(stream, &mut buffered)?;
+        if reply.status >= 200 {
+            return Some(reply);
+        }
+    }
+}
+
+/// Reads one response including 1xx; leftover bytes stay in `buffered`.
+pub fn read_one(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> Option<Reply> {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    let head_end = loop {
+        if let Some(index) = find(buffered, b"\r\n\r\n") {
+            break index + 4;
+        }
+        if !fill(stream, buffered, deadline) {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffered[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let length = if status < 200 || status == 101 {
+        0
+    } else {
+        length
+    };
+    while buffered.len() < head_end + length {
+        if !fill(stream, buffered, deadline) {
+            return None;
+        }
+    }
+    let body = buffered[head_end..head_end + length].to_vec();
+    buffered.drain(..head_end + length);
+    Some(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn fill(stream: &mut TcpStream, buffered: &mut Vec<u8>, deadline: Instant) -> bool {
+    if Instant::now() > deadline {
+        return false;
+    }
+    let mut chunk = [0u8; 65536];
+    match stream.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(count) => {
+            buffered.extend_from_slice(&chunk[..count]);
+            true
+        }
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Sends raw bytes on a new connection and reads every response until the
+/// server closes (or the deadline).
+pub fn exchange_raw(server: &TestServer, raw: &[u8]) -> (Vec<Reply>, bool) {
+    let mut stream = server.connect();
+    stream.write_all(raw).expect("send");
+    let mut buffered = Vec::new();
+    let mut replies = Vec::new();
+    while let Some(reply) = read_one(&mut stream, &mut buffered) {
+        replies.push(reply);
+    }
+    let closed = buffered.is_empty();
+    (replies, closed)
+}
+
+/// Polls `check` until it returns true or `within` passes.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// True when `curl` is on the PATH.
+pub fn has_curl() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok()
+}
