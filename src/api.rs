@@ -352,7 +352,10 @@ fn log_body_kind(content_type: Option<&str>) -> Option<LogBodyKind> {
         .trim()
         .to_ascii_lowercase();
     match media.as_str() {
-        "text/plain" | "" => Some(LogBodyKind::Text),
+        // curl -d / --data-binary label their bodies as form data: for a
+        // log they are text, and a form is just as cross-site as text/plain
+        // (the Origin check covers both).
+        "text/plain" | "" | "application/x-www-form-urlencoded" => Some(LogBodyKind::Text),
         "application/json" => Some(LogBodyKind::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
             Some(LogBodyKind::Ndjson)

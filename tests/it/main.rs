@@ -4,4 +4,5 @@
 #[allow(dead_code)] // shared helpers; not every module uses every one
 mod support;
 
+mod api;
 mod http_engine;
