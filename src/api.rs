@@ -410,7 +410,9 @@ fn plan_json_body(head: &RequestHead, route: Route) -> Result<Plan, Response> {
     if head.method != Method::Delete {
         let json = head.content_type.as_deref().is_none_or(|content_type| {
             let media = content_type.split(';').next().unwrap_or("").trim();
+            // curl -d labels everything as a form; the body is still JSON.
             media.eq_ignore_ascii_case("application/json")
+                || media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
         if !json {
             return Err(Response::error(415, "session bodies are application/json"));

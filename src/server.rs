@@ -229,7 +229,8 @@ impl Server {
 
     /// Puts a connection back in its slot, or closes it.
     fn settle(&mut self, slot: usize, mut conn: Conn, verdict: Verdict, now_ms: u64) {
-        if verdict == Verdict::Close {
+        let finished = matches!(conn.state, ConnState::Closing) && conn.unsent() == 0;
+        if verdict == Verdict::Close || finished {
             self.close(slot, conn);
             return;
         }

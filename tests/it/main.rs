@@ -4,5 +4,6 @@
 #[allow(dead_code)] // shared helpers; not every module uses every one
 mod support;
 
+mod abuse;
 mod api;
 mod http_engine;

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// Deadline for one read from the server in tests.
@@ -15,6 +16,19 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     child: Child,
+    _gate: Option<RwLockReadGuard<'static, ()>>,
+}
+
+/// Tests run in parallel threads of one process that shares one file
+/// descriptor limit. Every server holds this gate shared; a test that opens
+/// thousands of sockets holds it alone (`exclusive`).
+static FD_GATE: RwLock<()> = RwLock::new(());
+
+/// Held by a test that needs the machine's sockets to itself.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    FD_GATE
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl TestServer {
@@ -23,6 +37,17 @@ impl TestServer {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let gate = FD_GATE
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut server = TestServer::start_ungated(args, env);
+        server._gate = Some(gate);
+        server
+    }
+
+    /// Starts a server without taking the gate (for a test that holds
+    /// `exclusive()`).
+    pub fn start_ungated(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sessions-lite"));
         command.arg("--listen").arg("127.0.0.1:0").args(args);
         command.env_remove("SESSIONS_LITE_TOKEN");
@@ -45,7 +70,11 @@ impl TestServer {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .expect("address");
-        TestServer { addr, child }
+        TestServer {
+            addr,
+            child,
+            _gate: None,
+        }
     }
 
     /// A fresh connection with read/write deadlines.
@@ -72,7 +101,20 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let mut stream = self.connect();
+        self.try_request(method, path, headers, body)
+            .expect("a reply")
+    }
+
+    /// Like `request`, but `None` when the connection fails or closes.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Option<Reply> {
+        let mut stream = TcpStream::connect(self.addr).ok()?;
+        stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
         let mut raw =
             format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
         for (name, value) in headers {
@@ -84,8 +126,8 @@ impl TestServer {
         raw.push_str("\r\n");
         let mut bytes = raw.into_bytes();
         bytes.extend_from_slice(body);
-        stream.write_all(&bytes).expect("send");
-        read_reply(&mut stream).expect("a reply")
+        stream.write_all(&bytes).ok()?;
+        read_reply(&mut stream)
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -286,4 +328,50 @@ pub fn has_curl() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok()
+}
+
+/// A keep-alive HTTP/1.1 client on one connection.
+pub struct KeepAlive {
+    stream: TcpStream,
+    buffered: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub fn new(server: &TestServer) -> KeepAlive {
+        KeepAlive {
+            stream: server.connect(),
+            buffered: Vec::new(),
+        }
+    }
+
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<Reply> {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        if let Some(content_type) = content_type {
+            raw.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        if matches!(method, "POST" | "PUT") || !body.is_empty() {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes).ok()?;
+        read_one(&mut self.stream, &mut self.buffered)
+    }
+}
+
+/// Resident set size of a process, in KiB (from /proc).
+pub fn rss_kib_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
