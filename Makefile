@@ -5,7 +5,7 @@ CARGO ?= cargo
 BIN := target/release/sessions-lite
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run build release test test-rust test-browser conformance check deps fuzz bench clean
+.PHONY: run build release test test-rust test-browser conformance check deps fuzz bench soak clean
 
 run: release
 	./$(BIN)
@@ -31,6 +31,11 @@ test-browser: build
 
 conformance: build
 	timeout 300 ./tests/conformance.sh
+
+## soak: the soak test for SOAK_SECS seconds (default 300).
+SOAK_SECS ?= 300
+soak:
+	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release --test it soak -- --nocapture
 
 check:
 	$(CARGO) fmt --all -- --check

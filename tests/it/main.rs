@@ -7,3 +7,4 @@ mod support;
 mod abuse;
 mod api;
 mod http_engine;
+mod soak;

@@ -338,8 +338,20 @@ pub struct KeepAlive {
 
 impl KeepAlive {
     pub fn new(server: &TestServer) -> KeepAlive {
+        KeepAlive::to(server.addr)
+    }
+
+    /// A keep-alive client for a server address (usable from any thread).
+    pub fn to(addr: SocketAddr) -> KeepAlive {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+        stream
+            .set_write_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
         KeepAlive {
-            stream: server.connect(),
+            stream,
             buffered: Vec::new(),
         }
     }
