@@ -22,6 +22,8 @@
   const OVERSCAN_ROWS = 10;
   /** Longest tooltip put on a log row. */
   const TITLE_CHARS_MAX = 1000;
+  /** How long after a follow messages that do not fit its cursor are skipped. */
+  const FOLLOW_SETTLE_MS = 3000;
   const LEVELS = ['debug', 'info', 'warn', 'error'];
   const ID_RE = /^[0-9a-f]{24}$/;
   const HASH_RE = /^#session=([0-9a-fA-F]{24})$/;
@@ -242,6 +244,7 @@
       sessionsFrame = 0;
       renderSessions();
       renderDetail();
+      renderLogControls();
     });
   }
 
@@ -390,6 +393,9 @@
     generation: 0,
     rowHeight: 20,
     error: null,
+    /** A follow was sent and its first answer has not come yet. */
+    awaitingFollow: false,
+    followSentAt: 0,
   };
 
   function logReset(id) {
@@ -405,6 +411,7 @@
     log.atEdge = true;
     log.generation += 1;
     log.error = null;
+    log.awaitingFollow = false;
     hideEntry();
     dom.viewport.scrollTop = 0;
     renderLogControls();
@@ -431,6 +438,17 @@
   function onLogMessage(msg) {
     if (msg.session !== log.session) return;
     const raw = Array.isArray(msg.entries) ? msg.entries : [];
+    const serverDropped = Number(msg.dropped) > 0 ? Number(msg.dropped) : 0;
+    // The first answer to a follow starts at the cursor asked for (later only
+    // by what was dropped). Messages of an earlier follow of this session on
+    // the same socket (A, then B, then A again) may still be in flight: skip
+    // those, for a while; after that, take what comes.
+    if (log.awaitingFollow) {
+      const start = raw.length > 0 && raw[0] ? Number(raw[0].cursor) : Number(msg.cursor);
+      const stale = Number.isFinite(start) && start - serverDropped > log.cursor;
+      if (stale && Date.now() - log.followSentAt < FOLLOW_SETTLE_MS) return;
+      log.awaitingFollow = false;
+    }
     const batch = [];
     for (const item of raw) {
       const entry = normalizeEntry(item);
@@ -440,7 +458,7 @@
     // the gap in cursors if that is larger.
     const firstCursor = batch.length > 0 ? batch[0].cursor : Number(msg.cursor);
     const gap = Number.isFinite(firstCursor) ? Math.max(0, firstCursor - log.cursor) : 0;
-    const missed = Math.max(gap, Number(msg.dropped) > 0 ? Number(msg.dropped) : 0);
+    const missed = Math.max(gap, serverDropped);
     if (missed > 0) log.dropped += missed;
     if (batch.length > 0) log.cursor = batch[batch.length - 1].cursor + 1;
     const next = Number(msg.cursor);
@@ -870,7 +888,11 @@
   function follow() {
     if (!sessions.selected) return;
     if (conn.following) send({ type: 'unfollow' });
-    if (send({ type: 'follow', session: sessions.selected, cursor: log.cursor })) conn.following = sessions.selected;
+    if (send({ type: 'follow', session: sessions.selected, cursor: log.cursor })) {
+      conn.following = sessions.selected;
+      log.awaitingFollow = true;
+      log.followSentAt = Date.now();
+    }
   }
 
   function onErrorMessage(msg) {
