@@ -130,7 +130,7 @@ impl Conn {
 
     /// Queues a response; a closing one moves the connection to `Closing`.
     pub fn queue(&mut self, response: &Response, head_only: bool, now_ms: u64) {
-        crate::http::response::write_response(&mut self.output, response, head_only);
+        crate::http::response::write_response(&mut self.output, response, head_only, now_ms);
         if response.close {
             self.state = ConnState::Closing;
             self.closing_since_ms = Some(now_ms);

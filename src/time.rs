@@ -51,6 +51,33 @@ pub fn format_rfc3339_ms(ms: u64, out: &mut String) {
     out.push('Z');
 }
 
+/// Appends `ms` as an HTTP date (RFC 9110 IMF-fixdate), always 29 bytes:
+/// `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn format_http_date(ms: u64, out: &mut String) {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let ms = ms.min(TIMESTAMP_MS_MAX);
+    let days = ms / MS_PER_DAY;
+    let (year, month, day) = civil_from_days(days);
+    let time = ms % MS_PER_DAY;
+    out.push_str(WEEKDAYS[(days % 7) as usize]);
+    out.push_str(", ");
+    push_digits(out, day, 2);
+    out.push(' ');
+    out.push_str(MONTHS[(month - 1) as usize]);
+    out.push(' ');
+    push_digits(out, year, 4);
+    out.push(' ');
+    push_digits(out, time / MS_PER_HOUR, 2);
+    out.push(':');
+    push_digits(out, time / MS_PER_MINUTE % 60, 2);
+    out.push(':');
+    push_digits(out, time / MS_PER_SECOND % 60, 2);
+    out.push_str(" GMT");
+}
+
 /// Parses an RFC 3339 date-time into milliseconds since the Unix epoch.
 /// None for anything malformed, out of range, or outside 1970..=9999 (UTC).
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
@@ -195,6 +222,19 @@ fn push_digits(out: &mut String, value: u64, width: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        let mut out = String::new();
+        format_http_date(784_111_777_000, &mut out);
+        assert_eq!(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+        out.clear();
+        format_http_date(0, &mut out);
+        assert_eq!(out, "Thu, 01 Jan 1970 00:00:00 GMT");
+        out.clear();
+        format_http_date(1_795_608_000_999, &mut out);
+        assert_eq!(out.len(), 29);
+    }
 
     fn check(input: &str, expected: Option<&str>) {
         let parsed = parse_rfc3339(input);

@@ -3,6 +3,8 @@
 //! Answers are written straight into the connection's output buffer, so a
 //! batch of pipelined requests leaves in one `write`.
 
+use crate::time::format_http_date;
+use std::cell::RefCell;
 use std::io::Write;
 
 /// One answer, before it is written.
@@ -88,9 +90,31 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+thread_local! {
+    /// The `Date` header value, formatted once per second (the loop is one
+    /// thread, so this is the server's one cache).
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends `Date: <IMF-fixdate>\r\n` for `now_ms`.
+fn write_date(out: &mut Vec<u8>, now_ms: u64) {
+    DATE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let second = now_ms / 1000;
+        if cache.0 != second {
+            cache.1.clear();
+            format_http_date(now_ms, &mut cache.1);
+            cache.0 = second;
+        }
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(cache.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
 /// Appends the whole response to `out`. For HEAD (`head_only`) the headers
 /// describe the body that a GET would get, and no body follows.
-pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool) {
+pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, now_ms: u64) {
     let status = response.status;
     // Writing into a Vec cannot fail.
     let _ = write!(
@@ -101,6 +125,7 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool) {
         response.content_type,
         response.body.len()
     );
+    write_date(out, now_ms);
     for (name, value) in &response.headers {
         let _ = write!(out, "{name}: {value}\r\n");
     }
@@ -131,7 +156,8 @@ mod tests {
     fn head_only_keeps_length() {
         let mut out = Vec::new();
         let response = Response::json(200, b"{}".to_vec()).closing();
-        write_response(&mut out, &response, true);
+        write_response(&mut out, &response, true, 0);
+        assert!(String::from_utf8_lossy(&out).contains("Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"));
         let text = String::from_utf8(out).expect("ascii");
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("Content-Length: 2\r\n"));

@@ -18,6 +18,8 @@ fn health_answers_with_the_contract_fields() {
     let reply = server.get("/health");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+    let date = reply.header("Date").expect("Date header");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
     let json = reply.json();
     assert_eq!(json["status"], "ok");
     assert!(json["version"].is_string());
