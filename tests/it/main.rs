@@ -7,4 +7,5 @@ mod support;
 mod abuse;
 mod api;
 mod http_engine;
+mod simulation;
 mod soak;
