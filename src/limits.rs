@@ -34,6 +34,8 @@ pub const TRAILER_BYTES_MAX: usize = 4 * 1024;
 
 /// Open client connections. Beyond it new ones are accepted and closed.
 pub const CONNECTIONS_MAX: usize = 10_000;
+/// Connections the kernel may queue before the loop accepts them.
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// A keep-alive connection with no request in progress is closed after this.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// A request head must be complete this long after its first byte: else 408.
@@ -117,3 +119,13 @@ pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
 pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
 /// An idle connection keeps at most this much input buffer capacity.
 pub const INPUT_BUFFER_KEEP_BYTES: usize = 4 * 1024;
+/// Log bytes read ahead from the ring for one WebSocket follower (counted
+/// as an upper bound of their JSON); past it the ring is the buffer. Kept
+/// under `CONN_OUTPUT_BYTES_HIGH` so a follower's backlog never stops the
+/// server reading that client (its pongs and messages).
+pub const WS_LOG_READ_AHEAD_BYTES_MAX: usize = 256 * 1024;
+/// Bytes of a shared session-list push copied into one client's output at
+/// a time: a slow client holds this much of the list, not a copy of it all.
+pub const WS_PUSH_COPY_BYTES: usize = 64 * 1024;
+const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX + WS_PUSH_COPY_BYTES < CONN_OUTPUT_BYTES_HIGH);
+const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX < WS_UNSENT_BYTES_MAX);

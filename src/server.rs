@@ -94,7 +94,7 @@ impl Server {
     /// Binds the listener and creates the server's own session.
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = bind_listener(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
@@ -365,7 +365,11 @@ impl Server {
     /// Writes until `WouldBlock`, done, or the per-event cap.
     fn write_out(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
         if let ConnState::WebSocket(ws) = &mut conn.state {
-            ws.fill_output(&mut conn.output, &mut conn.output_sent);
+            if ws.fill_output(&mut conn.output, &mut conn.output_sent, &self.app, now_ms)
+                == ws::WsVerdict::Close
+            {
+                return Verdict::Close;
+            }
         }
         let mut written_total = 0;
         while conn.unsent() > 0 {
@@ -387,7 +391,15 @@ impl Server {
                         if let ConnState::WebSocket(ws) = &mut conn.state {
                             conn.output.clear();
                             conn.output_sent = 0;
-                            ws.fill_output(&mut conn.output, &mut conn.output_sent);
+                            if ws.fill_output(
+                                &mut conn.output,
+                                &mut conn.output_sent,
+                                &self.app,
+                                now_ms,
+                            ) == ws::WsVerdict::Close
+                            {
+                                return Verdict::Close;
+                            }
                         }
                     }
                 }
@@ -482,7 +494,7 @@ impl Server {
             Plan::Upgrade { response, echo } => {
                 conn.output.extend_from_slice(&response);
                 conn.state = ConnState::WebSocket(Box::new(WsConn::new(echo, now_ms)));
-                if let ConnState::WebSocket(ws) = &conn.state {
+                if let ConnState::WebSocket(ws) = &mut conn.state {
                     self.ws_hub
                         .join(slot, conn.serial, ws, &mut self.app, now_ms);
                 }
@@ -788,6 +800,19 @@ impl Server {
             Expiry::Gone => {}
         }
     }
+}
+
+/// Binds the listening socket with a backlog of `LISTEN_BACKLOG` (std and
+/// mio fix it at 128: a reconnect storm of a build farm would overflow it
+/// and cost each dropped client a one-second SYN retry).
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Feeds decoded body bytes to where they go.

@@ -18,6 +18,9 @@ struct Timer<K> {
 /// away than one rotation wait in their slot until their round comes.
 pub struct TimerWheel<K> {
     slots: Vec<Vec<Timer<K>>>,
+    /// The earliest deadline in each slot (u64::MAX when empty), so that
+    /// finding the next due time never walks the timers themselves.
+    slot_min_ms: Vec<u64>,
     slot_ms: u64,
     /// Every slot before this tick has been processed; this one may hold
     /// timers due later within it.
@@ -31,6 +34,7 @@ impl<K: Copy> TimerWheel<K> {
         assert!(slot_ms > 0 && slot_count.is_power_of_two());
         TimerWheel {
             slots: (0..slot_count).map(|_| Vec::new()).collect(),
+            slot_min_ms: vec![u64::MAX; slot_count],
             slot_ms,
             next_tick: now_ms / slot_ms,
             timer_count: 0,
@@ -43,6 +47,7 @@ impl<K: Copy> TimerWheel<K> {
         let tick = (deadline_ms / self.slot_ms).max(self.next_tick);
         let slot_index = self.slot_index(tick);
         self.slots[slot_index].push(Timer { deadline_ms, key });
+        self.slot_min_ms[slot_index] = self.slot_min_ms[slot_index].min(deadline_ms);
         self.timer_count += 1;
     }
 
@@ -73,16 +78,22 @@ impl<K: Copy> TimerWheel<K> {
     }
 
     fn fire_slot(&mut self, slot_index: usize, now_ms: u64, expired: &mut Vec<K>) {
+        if self.slot_min_ms[slot_index] > now_ms {
+            return;
+        }
         let slot = &mut self.slots[slot_index];
         let before = slot.len();
+        let mut slot_min_ms = u64::MAX;
         slot.retain(|timer| {
             if timer.deadline_ms <= now_ms {
                 expired.push(timer.key);
                 false
             } else {
+                slot_min_ms = slot_min_ms.min(timer.deadline_ms);
                 true
             }
         });
+        self.slot_min_ms[slot_index] = slot_min_ms;
         self.timer_count -= before - slot.len();
         if slot.is_empty() && slot.capacity() > 64 {
             // A burst of timers must not pin its memory forever.
@@ -99,23 +110,13 @@ impl<K: Copy> TimerWheel<K> {
         }
         for step in 0..self.slots.len() as u64 {
             let tick = self.next_tick + step;
-            let tick_end_ms = (tick + 1) * self.slot_ms;
-            let due_in_tick = self.slots[self.slot_index(tick)]
-                .iter()
-                .map(|timer| timer.deadline_ms)
-                .filter(|&deadline_ms| deadline_ms < tick_end_ms)
-                .min();
-            if let Some(deadline_ms) = due_in_tick {
-                return Some(deadline_ms.saturating_sub(now_ms));
+            let slot_min_ms = self.slot_min_ms[self.slot_index(tick)];
+            if slot_min_ms < (tick + 1) * self.slot_ms {
+                return Some(slot_min_ms.saturating_sub(now_ms));
             }
         }
         // Every timer is more than one rotation away: the earliest of them.
-        let earliest_ms = self
-            .slots
-            .iter()
-            .flatten()
-            .map(|timer| timer.deadline_ms)
-            .min()?;
+        let earliest_ms = self.slot_min_ms.iter().copied().min()?;
         Some(earliest_ms.saturating_sub(now_ms))
     }
 

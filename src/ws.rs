@@ -1,67 +1,724 @@
-//! WebSocket connections (stub: being written).
+//! WebSocket clients: `/sessions/ws` (session-list pushes and log follows)
+//! and `/ws-echo` (an echo for the conformance suite, behind `--ws-echo`).
+//!
+//! The socket stays with the server: it reads into `Conn.input` and writes
+//! `Conn.output`. tungstenite runs over `MemStream`, an in-memory stream
+//! whose reads take the bytes the server read (`WouldBlock` once they are
+//! used up) and whose writes append to a queue. So tungstenite never owns a
+//! socket and never blocks: its `WouldBlock` means "wait for the next event
+//! on this connection". tungstenite parses and checks client frames and
+//! answers pings and closes; the data frames we send are framed here by
+//! `push_frame`, so one list push is framed once and shared by all clients.
+//!
+//! A client's unsent bytes are the server's output not yet written, the
+//! queue (`MemStream.outgoing`) and the list pushes not yet copied out.
+//! Lists never pile up: a newer list replaces one not yet started. Log
+//! entries are read from the ring only `WS_LOG_READ_AHEAD_BYTES_MAX` ahead
+//! (the ring is the buffer; what it evicts meanwhile is reported as
+//! `dropped`). A client that still holds more than `WS_UNSENT_BYTES_MAX`
+//! of older messages when a new list is due, a whole interval after the
+//! one it is on, is closed with 1008 (as is one whose queue alone passes
+//! it). One that reads nothing while lists are small holds at most two of
+//! them, shared, and is dropped by the ping timeout.
+//!
+//! tungstenite sends no close frame on a protocol error, so `fail` sends
+//! one (1002, 1007 or 1009) and the connection ends once it is flushed.
 
 use crate::api::App;
-use crate::conn::Conn;
-use crate::sessions::SessionId;
+use crate::conn::{Conn, ConnState};
+use crate::level::Level;
+use crate::limits::*;
+use crate::log_ring::{Entry, LogRing};
+use crate::sessions::{format_id, parse_id, ListFilter, SessionId};
+use crate::views;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::{Bytes, Error, Message, Utf8Bytes, WebSocket};
 
+/// The largest frame tungstenite writes for us: a control frame (ping,
+/// pong, close) of 125 payload bytes behind the longest header.
+const CONTROL_FRAME_BYTES_MAX: usize = 14 + 125;
+/// A close reason must fit a control frame with its 2-byte code.
+const CLOSE_REASON_BYTES_MAX: usize = 123;
+/// JSON bytes around one log entry besides its message and data: keys,
+/// cursor, timestamp, level, `"truncated":true`.
+const ENTRY_OVERHEAD_BYTES_MAX: usize = 160;
+
+/// What the server should do with the connection after a hook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WsVerdict {
     Keep,
+    /// Drop the TCP connection now (everything worth sending is out).
     Close,
 }
 
+/// A message from a client of `/sessions/ws`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// Send the log of `session` from `cursor` on, then as it grows.
+    Follow { session: SessionId, cursor: u64 },
+    /// Stop sending log entries.
+    Unfollow,
+}
+
+/// Parses one text message of a `/sessions/ws` client. The error is the
+/// text of the `{"type":"error"}` answer.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| format!("message is not JSON: {error}"))?;
+    let Some(object) = value.as_object() else {
+        return Err("message must be a JSON object".into());
+    };
+    match object.get("type").and_then(Value::as_str) {
+        Some("follow") => parse_follow(object),
+        Some("unfollow") => Ok(ClientMessage::Unfollow),
+        Some(other) if other.len() <= 32 => Err(format!(
+            "unknown message type {other:?} (expected \"follow\" or \"unfollow\")"
+        )),
+        Some(_) => Err("unknown message type (expected \"follow\" or \"unfollow\")".into()),
+        None => Err("message needs a \"type\": \"follow\" or \"unfollow\"".into()),
+    }
+}
+
+fn parse_follow(object: &Map<String, Value>) -> Result<ClientMessage, String> {
+    let session = object
+        .get("session")
+        .and_then(Value::as_str)
+        .and_then(parse_id)
+        .ok_or("\"session\" must be a session id (24 hex digits)")?;
+    // No cursor means the start of what the log holds, as for GET .../log.
+    let cursor = match object.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(cursor) => cursor
+            .as_u64()
+            .ok_or("\"cursor\" must be a non-negative integer")?,
+    };
+    Ok(ClientMessage::Follow { session, cursor })
+}
+
+/// The stream tungstenite runs over: bytes the server read in, frames to
+/// send out. Writes always succeed; the caps are enforced around it.
+#[derive(Default)]
+struct MemStream {
+    incoming: Vec<u8>,
+    incoming_read: usize,
+    outgoing: Vec<u8>,
+}
+
+impl Read for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = &self.incoming[self.incoming_read..];
+        if available.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let count = available.len().min(buf.len());
+        buf[..count].copy_from_slice(&available[..count]);
+        self.incoming_read += count;
+        if self.incoming_read == self.incoming.len() {
+            self.incoming.clear();
+            self.incoming_read = 0;
+        }
+        Ok(count)
+    }
+}
+
+impl Write for MemStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.outgoing.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// tungstenite's limits, from `limits.rs` (its defaults allow 64 MiB
+/// messages and an unbounded write buffer). It writes only control frames
+/// here, so its buffer needs room for one beyond `WS_WRITE_BUFFER_BYTES`.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WS_WRITE_BUFFER_BYTES + CONTROL_FRAME_BYTES_MAX)
+        .max_message_size(Some(WS_MESSAGE_BYTES_MAX))
+        .max_frame_size(Some(WS_MESSAGE_BYTES_MAX))
+        .accept_unmasked_frames(false)
+}
+
+/// Appends one unmasked, final data frame (server frames are never masked,
+/// so the same bytes serve every client).
+fn push_frame(out: &mut Vec<u8>, data: Data, payload: impl Into<Bytes>) {
+    let frame = Frame::message(payload, OpCode::Data(data), true);
+    out.reserve(frame.len());
+    // Formatting into a Vec cannot fail.
+    let _ = frame.format(out);
+}
+
+/// A followed log: the next cursor to send, and whether the ring may hold
+/// entries for it (set when the session changes, cleared once caught up).
+struct Follow {
+    session: SessionId,
+    cursor: u64,
+    due: bool,
+}
+
+/// A session-list push for one client: the frame shared by all clients,
+/// how much of it this client has been handed, and when it was offered.
+struct Push {
+    frame: Rc<Vec<u8>>,
+    offset: usize,
+    offered_ms: u64,
+}
+
+impl Push {
+    fn remaining(&self) -> usize {
+        self.frame.len() - self.offset
+    }
+}
+
+/// One upgraded connection.
 pub struct WsConn {
     pub echo: bool,
-    deadline_ms: u64,
+    socket: WebSocket<MemStream>,
+    /// The connection's serial (set on join), to name it in the server log.
+    serial: u64,
+    joined_ms: u64,
+    /// Last byte from the client: a quiet client is pinged, then closed.
+    last_heard_ms: u64,
+    pinged: bool,
+    follow: Option<Follow>,
+    /// `follow` changed and the hub has not indexed it yet.
+    follow_unnoted: bool,
+    /// The newest list push not yet started (a newer one replaces it).
+    push_next: Option<Push>,
+    /// The list push being copied out.
+    push_sending: Option<Push>,
+    /// Set once the connection is ending: nothing new is sent, what is
+    /// queued is flushed, and at this time it is dropped regardless.
+    ending_deadline_ms: Option<u64>,
+    /// Why the connection ended, for the server log.
+    end_reason: Option<(Level, String)>,
 }
 
 impl WsConn {
     pub fn new(echo: bool, now_ms: u64) -> WsConn {
         WsConn {
             echo,
-            deadline_ms: now_ms + crate::limits::WS_PING_INTERVAL_MS,
+            socket: WebSocket::from_raw_socket(MemStream::default(), Role::Server, Some(config())),
+            serial: 0,
+            joined_ms: now_ms,
+            last_heard_ms: now_ms,
+            pinged: false,
+            follow: None,
+            follow_unnoted: false,
+            push_next: None,
+            push_sending: None,
+            ending_deadline_ms: None,
+            end_reason: None,
         }
     }
+
+    /// When the connection next needs attention without an event: a ping,
+    /// the pong deadline, or the end of an ending.
     pub fn deadline_ms(&self) -> u64 {
-        self.deadline_ms
+        match self.ending_deadline_ms {
+            Some(deadline_ms) => deadline_ms,
+            None if self.pinged => self.last_heard_ms + WS_PONG_TIMEOUT_MS,
+            None => self.last_heard_ms + WS_PING_INTERVAL_MS,
+        }
     }
+
+    /// Feeds the bytes the server read to tungstenite and handles every
+    /// complete message. Answers land in the queue; `fill_output` hands
+    /// them to the server.
     pub fn on_input(&mut self, input: &mut Vec<u8>, app: &mut App, now_ms: u64) -> WsVerdict {
-        let _ = (app, now_ms);
+        if input.is_empty() {
+            return WsVerdict::Keep;
+        }
+        self.last_heard_ms = now_ms;
+        self.pinged = false;
+        if self.ending_deadline_ms.is_some() {
+            // After our close frame nothing the client says matters.
+            input.clear();
+            return WsVerdict::Keep;
+        }
+        let stream = self.socket.get_mut();
+        stream.incoming.extend_from_slice(input);
         input.clear();
+        while self.ending_deadline_ms.is_none() {
+            match self.socket.read() {
+                Ok(message) => self.on_message(message, app),
+                Err(Error::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => self.on_read_error(error, now_ms),
+            }
+        }
+        if self.ending_deadline_ms.is_some() {
+            let stream = self.socket.get_mut();
+            stream.incoming.clear();
+            stream.incoming_read = 0;
+        }
+        self.flush_socket(now_ms);
         WsVerdict::Keep
     }
+
+    fn on_message(&mut self, message: Message, app: &App) {
+        match message {
+            Message::Text(text) if self.echo => self.queue(Data::Text, text),
+            Message::Binary(data) if self.echo => self.queue(Data::Binary, data),
+            Message::Text(text) => self.on_client_text(&text, app),
+            Message::Binary(_) => {
+                self.queue_error("binary messages are not understood: send JSON text")
+            }
+            Message::Close(frame) => {
+                let code = frame.map_or("no code".to_owned(), |frame| frame.code.to_string());
+                self.end_reason = Some((Level::Info, format!("closed by the client ({code})")));
+                // tungstenite queued the answer; the next read sends it
+                // and reports the handshake complete.
+            }
+            // tungstenite queued the pong; any byte already counted as life.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+
+    fn on_client_text(&mut self, text: &str, app: &App) {
+        match parse_client_message(text) {
+            Ok(ClientMessage::Follow { session, cursor }) => {
+                self.start_follow(session, cursor, app)
+            }
+            Ok(ClientMessage::Unfollow) => self.follow = None,
+            Err(message) => self.queue_error(&message),
+        }
+    }
+
+    /// Replaces the follow; the log is read in `fill_output`, as far as the
+    /// unsent bytes allow.
+    fn start_follow(&mut self, session: SessionId, cursor: u64, app: &App) {
+        let Some(found) = app.sessions.get(&session) else {
+            return self.queue_error(&format!("unknown session {}", format_id(&session)));
+        };
+        let next = found.log.next_cursor();
+        if cursor > next {
+            return self.queue_error(&format!(
+                "cursor {cursor} is beyond the log's next cursor {next}"
+            ));
+        }
+        self.follow = Some(Follow {
+            session,
+            cursor,
+            due: true,
+        });
+        self.follow_unnoted = true;
+    }
+
+    fn on_read_error(&mut self, error: Error, now_ms: u64) {
+        let (code, reason) = match error {
+            Error::ConnectionClosed | Error::AlreadyClosed => {
+                // The close handshake is complete: flush, then drop.
+                return self.end(now_ms, WRITE_STALL_TIMEOUT_MS);
+            }
+            Error::Capacity(_) => (
+                CloseCode::Size,
+                format!("message exceeds {WS_MESSAGE_BYTES_MAX} bytes"),
+            ),
+            Error::Utf8(_) => (CloseCode::Invalid, "text is not valid UTF-8".to_owned()),
+            Error::Protocol(error) => (CloseCode::Protocol, format!("protocol error: {error}")),
+            error => (CloseCode::Error, error.to_string()),
+        };
+        self.fail(code, &reason, now_ms);
+    }
+
+    /// Sends a close frame with `code` (tungstenite does not on errors)
+    /// and ends the connection once it is flushed.
+    fn fail(&mut self, code: CloseCode, reason: &str, now_ms: u64) {
+        self.end_reason = Some((Level::Warn, format!("{reason} (close {code})")));
+        let mut cut = reason.len().min(CLOSE_REASON_BYTES_MAX);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(&reason[..cut]),
+        };
+        // An already closed socket has nothing more to send.
+        let _ = self.socket.close(Some(frame));
+        self.end(now_ms, WRITE_STALL_TIMEOUT_MS);
+    }
+
+    /// Nothing new is sent from now on; what is queued is flushed, for at
+    /// most `grace_ms`.
+    fn end(&mut self, now_ms: u64, grace_ms: u64) {
+        self.follow = None;
+        self.push_next = None;
+        self.ending_deadline_ms = Some(now_ms + grace_ms);
+    }
+
+    /// A quiet client gets a ping; one quiet past the pong timeout is
+    /// dropped; an ending that did not flush in time is dropped.
     pub fn on_deadline(&mut self, now_ms: u64) -> WsVerdict {
-        let _ = now_ms;
-        WsVerdict::Close
+        if self.ending_deadline_ms.is_some() {
+            return WsVerdict::Close;
+        }
+        if now_ms >= self.last_heard_ms + WS_PONG_TIMEOUT_MS {
+            let reason = format!("no answer to a ping for {} s", WS_PONG_TIMEOUT_MS / 1000);
+            self.end_reason = Some((Level::Warn, reason));
+            return WsVerdict::Close;
+        }
+        if now_ms >= self.last_heard_ms + WS_PING_INTERVAL_MS && !self.pinged {
+            // Only fails once closing, which `ending_deadline_ms` rules out.
+            let _ = self.socket.write(Message::Ping(Bytes::new()));
+            self.flush_socket(now_ms);
+            self.pinged = true;
+        }
+        WsVerdict::Keep
     }
+
+    /// Notes the client leaving in the server's log.
     pub fn on_closed(&self, app: &mut App, now_ms: u64) {
-        let _ = (app, now_ms);
+        let (level, reason) = match &self.end_reason {
+            Some((level, reason)) => (*level, reason.as_str()),
+            None => (Level::Info, "connection lost"),
+        };
+        let seconds = now_ms.saturating_sub(self.joined_ms) / 1000;
+        let line = format!(
+            "websocket client #{} left after {seconds} s: {reason}",
+            self.serial
+        );
+        app.server_log(level, &line, now_ms);
     }
-    pub fn fill_output(&mut self, output: &mut Vec<u8>, output_sent: &mut usize) {
-        let _ = (output, output_sent);
+
+    /// Tops up the server's output: the rest of a list push, then queued
+    /// frames, then the next list push; reads the followed log first when
+    /// there is room. `Close` once an ending has flushed everything.
+    pub fn fill_output(
+        &mut self,
+        output: &mut Vec<u8>,
+        output_sent: &mut usize,
+        app: &App,
+        now_ms: u64,
+    ) -> WsVerdict {
+        let output_unsent = output.len() - *output_sent;
+        // A client that sends without reading while a list push holds up
+        // its queue; every other growth is bounded before the cap.
+        if self.ending_deadline_ms.is_none()
+            && self.queued_bytes(output_unsent) > WS_UNSENT_BYTES_MAX
+        {
+            self.cut_off(now_ms);
+        }
+        self.read_log(app, output_unsent);
+        self.hand_over(output, *output_sent);
+        let flushed = output.len() == *output_sent && self.unsent_bytes(0) == 0;
+        if self.ending_deadline_ms.is_some() && flushed {
+            return WsVerdict::Close;
+        }
+        WsVerdict::Keep
+    }
+
+    /// The server's output not yet written and the queue: the bytes that
+    /// this client alone holds.
+    fn queued_bytes(&self, output_unsent: usize) -> usize {
+        output_unsent + self.socket.get_ref().outgoing.len()
+    }
+
+    /// Everything not yet written, list pushes included.
+    fn unsent_bytes(&self, output_unsent: usize) -> usize {
+        let sending = self.push_sending.as_ref().map_or(0, Push::remaining);
+        let next = self.push_next.as_ref().map_or(0, Push::remaining);
+        self.queued_bytes(output_unsent) + sending + next
+    }
+
+    /// Over the unsent cap: drop what has not started, send 1008 if the
+    /// socket takes it, and drop the connection at once.
+    fn cut_off(&mut self, now_ms: u64) {
+        self.push_next = None;
+        self.socket.get_mut().outgoing.clear();
+        let reason = format!("unsent bytes over {WS_UNSENT_BYTES_MAX}");
+        self.fail(CloseCode::Policy, &reason, now_ms);
+        self.end(now_ms, 0);
+    }
+
+    /// Moves queued bytes into the server's output without splitting a
+    /// frame: a list push goes out in `WS_PUSH_COPY_BYTES` pieces, each once
+    /// the previous one is written, and nothing else may come between.
+    fn hand_over(&mut self, output: &mut Vec<u8>, output_sent: usize) {
+        if self.push_sending.is_some() {
+            // The frame goes out whole before anything else may follow it.
+            if output.len() > output_sent {
+                return;
+            }
+            if !self.copy_push(output) {
+                return;
+            }
+        }
+        let outgoing = &mut self.socket.get_mut().outgoing;
+        output.extend_from_slice(outgoing);
+        outgoing.clear();
+        if outgoing.capacity() > OUTPUT_BUFFER_KEEP_BYTES {
+            *outgoing = Vec::new();
+        }
+        if output.len() == output_sent {
+            if let Some(push) = self.push_next.take() {
+                self.push_sending = Some(push);
+                self.copy_push(output);
+            }
+        }
+    }
+
+    /// Copies the next piece of the list push; true once all of it is out.
+    fn copy_push(&mut self, output: &mut Vec<u8>) -> bool {
+        let Some(push) = &mut self.push_sending else {
+            return true;
+        };
+        let end = push.frame.len().min(push.offset + WS_PUSH_COPY_BYTES);
+        output.extend_from_slice(&push.frame[push.offset..end]);
+        push.offset = end;
+        if end < push.frame.len() {
+            return false;
+        }
+        self.push_sending = None;
+        true
+    }
+
+    /// Reads the followed log into `log` messages while the bytes queued in
+    /// front of them stay under the read-ahead; the rest waits in the ring.
+    fn read_log(&mut self, app: &App, output_unsent: usize) {
+        let Some(follow) = self.follow.as_mut().filter(|follow| follow.due) else {
+            return;
+        };
+        let outgoing = &mut self.socket.get_mut().outgoing;
+        let queued = output_unsent + outgoing.len();
+        let Some(budget) = WS_LOG_READ_AHEAD_BYTES_MAX
+            .checked_sub(queued)
+            .filter(|&b| b > 0)
+        else {
+            return;
+        };
+        match app.sessions.get(&follow.session) {
+            Some(session) => read_log_messages(follow, &session.log, budget, outgoing),
+            None => {
+                let message = format!("session {} no longer exists", format_id(&follow.session));
+                self.follow = None;
+                self.queue_error(&message);
+            }
+        }
+    }
+
+    /// Queues a data frame unless the connection is closing.
+    fn queue(&mut self, data: Data, payload: impl Into<Bytes>) {
+        if self.ending_deadline_ms.is_none() && self.socket.can_write() {
+            push_frame(&mut self.socket.get_mut().outgoing, data, payload);
+        }
+    }
+
+    fn queue_error(&mut self, message: &str) {
+        self.queue(Data::Text, views::ws_error_message(message));
+    }
+
+    /// Makes tungstenite write what it holds (pongs, close answers) into
+    /// the queue; a finished close handshake ends the connection.
+    fn flush_socket(&mut self, now_ms: u64) {
+        if let Err(Error::ConnectionClosed) = self.socket.flush() {
+            if self.ending_deadline_ms.is_none() {
+                self.end(now_ms, WRITE_STALL_TIMEOUT_MS);
+            }
+        }
+    }
+
+    /// A new list is due. A client that still holds more than
+    /// `WS_UNSENT_BYTES_MAX` of older messages after a whole interval (its
+    /// queue, and the rest of a list offered an interval ago or more) is
+    /// cut off; otherwise the new list replaces one not yet started, so
+    /// lists never pile up.
+    fn offer_push(
+        &mut self,
+        frame: &Rc<Vec<u8>>,
+        output_unsent: usize,
+        interval_ms: u64,
+        now_ms: u64,
+    ) {
+        if self.ending_deadline_ms.is_some() || self.echo {
+            return;
+        }
+        let overdue = self
+            .push_sending
+            .as_ref()
+            .filter(|push| push.offered_ms + interval_ms <= now_ms);
+        let stale = self.queued_bytes(output_unsent) + overdue.map_or(0, Push::remaining);
+        if stale > WS_UNSENT_BYTES_MAX {
+            return self.cut_off(now_ms);
+        }
+        self.push_next = Some(Push {
+            frame: Rc::clone(frame),
+            offset: 0,
+            offered_ms: now_ms,
+        });
+    }
+
+    fn follows(&self, session: &SessionId) -> bool {
+        self.follow
+            .as_ref()
+            .is_some_and(|follow| follow.session == *session)
     }
 }
 
-pub struct WsHub {}
+/// Writes `log` messages for `follow` into `out`, at most
+/// `WS_LOG_ENTRIES_PER_MESSAGE_MAX` entries each, until the log is caught
+/// up (then `due` is cleared) or about `budget` bytes are written.
+fn read_log_messages(follow: &mut Follow, log: &LogRing, budget: usize, out: &mut Vec<u8>) {
+    let mut written = 0;
+    while written < budget {
+        let (first, next) = (log.first_cursor(), log.next_cursor());
+        let start = follow.cursor.max(first);
+        // Entries at or after the cursor that the ring evicted already.
+        let dropped = first.saturating_sub(follow.cursor);
+        if start >= next && dropped == 0 {
+            follow.due = false;
+            return;
+        }
+        let count = entries_within(log.iter_from(start), budget - written);
+        let end = start + count as u64;
+        let payload = views::log_message(
+            &follow.session,
+            log.iter_from(start).take(count),
+            end,
+            dropped,
+        );
+        let before = out.len();
+        push_frame(out, Data::Text, payload);
+        written += out.len() - before;
+        follow.cursor = end;
+    }
+}
+
+/// How many entries (at least one) fit `budget` bytes, counting each at
+/// the most its JSON can take: every message byte escaped as `\u00XX`.
+fn entries_within<'a>(entries: impl Iterator<Item = Entry<'a>>, budget: usize) -> usize {
+    let mut bytes = 0;
+    let mut count = 0;
+    for entry in entries.take(WS_LOG_ENTRIES_PER_MESSAGE_MAX) {
+        let entry_bytes =
+            entry.message.len() * 6 + entry.data.map_or(0, str::len) + ENTRY_OVERHEAD_BYTES_MAX;
+        if count > 0 && bytes + entry_bytes > budget {
+            break;
+        }
+        bytes += entry_bytes;
+        count += 1;
+    }
+    count
+}
+
+/// A WebSocket connection in a slot, if it is still the one with `serial`.
+fn client_mut(conns: &mut [Option<Conn>], slot: usize, serial: u64) -> Option<&mut WsConn> {
+    client_of(conns.get_mut(slot)?.as_mut()?, serial)
+}
+
+fn client_of(conn: &mut Conn, serial: u64) -> Option<&mut WsConn> {
+    match &mut conn.state {
+        ConnState::WebSocket(ws) if conn.serial == serial => Some(&mut **ws),
+        _ => None,
+    }
+}
+
+/// One session-list push, framed once for every client.
+fn list_push(app: &App, now_ms: u64) -> Rc<Vec<u8>> {
+    let sessions = app.sessions.list(ListFilter::All);
+    let payload = views::sessions_message(now_ms, &app.sessions.server_id(), &sessions);
+    let mut frame = Vec::with_capacity(payload.len() + 10);
+    push_frame(&mut frame, Data::Text, payload);
+    Rc::new(frame)
+}
+
+/// Who gets pushes and who follows what, by (slot, serial). Connections
+/// that closed are dropped lazily: a slot that no longer holds a WebSocket
+/// with that serial is skipped and forgotten.
+#[derive(Default)]
+pub struct WsHub {
+    /// Clients of `/sessions/ws` (echo clients get no pushes).
+    clients: Vec<(usize, u64)>,
+    /// Clients by the session they follow.
+    followers: HashMap<SessionId, Vec<(usize, u64)>>,
+    /// Clients that joined since the last push: they get a list at once.
+    joined: Vec<(usize, u64)>,
+    joined_ms: u64,
+}
 
 impl WsHub {
     pub fn new() -> WsHub {
-        WsHub {}
+        WsHub::default()
     }
-    pub fn note(&mut self, slot: usize, serial: u64, ws: &WsConn) {
-        let _ = (slot, serial, ws);
+
+    /// Indexes a client's follow after its messages were handled.
+    pub fn note(&mut self, slot: usize, serial: u64, ws: &mut WsConn) {
+        if !ws.follow_unnoted {
+            return;
+        }
+        ws.follow_unnoted = false;
+        if let Some(follow) = &ws.follow {
+            let followers = self.followers.entry(follow.session).or_default();
+            if !followers.contains(&(slot, serial)) {
+                followers.push((slot, serial));
+            }
+        }
     }
-    pub fn join(&mut self, slot: usize, serial: u64, ws: &WsConn, app: &mut App, now_ms: u64) {
-        let _ = (slot, serial, ws, app, now_ms);
+
+    /// A connection was upgraded.
+    pub fn join(&mut self, slot: usize, serial: u64, ws: &mut WsConn, app: &mut App, now_ms: u64) {
+        ws.serial = serial;
+        let route = if ws.echo { "/ws-echo" } else { "/sessions/ws" };
+        app.server_log(
+            Level::Info,
+            &format!("websocket client #{serial} joined {route}"),
+            now_ms,
+        );
+        if !ws.echo {
+            self.clients.push((slot, serial));
+            self.joined.push((slot, serial));
+            self.joined_ms = now_ms;
+        }
+    }
+
+    /// Forgets follows that no longer hold (closed, unfollowed, switched).
+    fn prune_followers(&mut self, conns: &mut [Option<Conn>]) {
+        self.followers.retain(|session, followers| {
+            followers.retain(|&(slot, serial)| {
+                client_mut(conns, slot, serial).is_some_and(|ws| ws.follows(session))
+            });
+            !followers.is_empty()
+        });
+    }
+
+    /// Gives one list push, made at `now_ms`, to everyone in `targets`
+    /// that is still there.
+    fn hand_out(
+        targets: &[(usize, u64)],
+        push: &Rc<Vec<u8>>,
+        now_ms: u64,
+        app: &App,
+        conns: &mut [Option<Conn>],
+        revisit: &mut Vec<usize>,
+    ) {
+        let interval_ms = app.config.ws_push_interval_ms;
+        for &(slot, serial) in targets {
+            let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let output_unsent = conn.unsent();
+            if let Some(ws) = client_of(conn, serial) {
+                ws.offer_push(push, output_unsent, interval_ms, now_ms);
+                revisit.push(slot);
+            }
+        }
     }
 }
 
-impl Default for WsHub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
+/// Once per loop turn: followers of changed sessions read their logs (one
+/// `log` message each for what arrived this turn), and clients that just
+/// joined get the list without waiting for the next push.
 pub fn on_sessions_changed(
     changed: &[SessionId],
     hub: &mut WsHub,
@@ -69,9 +726,33 @@ pub fn on_sessions_changed(
     app: &App,
     revisit: &mut Vec<usize>,
 ) {
-    let _ = (changed, hub, conns, app, revisit);
+    for session in changed {
+        let Some(followers) = hub.followers.get_mut(session) else {
+            continue;
+        };
+        followers.retain(|&(slot, serial)| match client_mut(conns, slot, serial) {
+            Some(ws) if ws.follows(session) => {
+                if let Some(follow) = &mut ws.follow {
+                    follow.due = true;
+                }
+                revisit.push(slot);
+                true
+            }
+            _ => false,
+        });
+        if followers.is_empty() {
+            hub.followers.remove(session);
+        }
+    }
+    if !hub.joined.is_empty() {
+        let push = list_push(app, hub.joined_ms);
+        WsHub::hand_out(&hub.joined, &push, hub.joined_ms, app, conns, revisit);
+        hub.joined.clear();
+    }
 }
 
+/// Every `--ws-interval-ms`: the list is built and framed once and handed
+/// to every client (none: nothing is built).
 pub fn on_push_tick(
     hub: &mut WsHub,
     conns: &mut [Option<Conn>],
@@ -79,5 +760,258 @@ pub fn on_push_tick(
     now_ms: u64,
     revisit: &mut Vec<usize>,
 ) {
-    let _ = (hub, conns, app, now_ms, revisit);
+    hub.clients
+        .retain(|&(slot, serial)| client_mut(conns, slot, serial).is_some());
+    hub.prune_followers(conns);
+    hub.joined.clear();
+    if hub.clients.is_empty() {
+        return;
+    }
+    let push = list_push(app, now_ms);
+    WsHub::hand_out(&hub.clients, &push, now_ms, app, conns, revisit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "5f0a1b2c3d4e5f60718293a4";
+
+    fn check(text: &str, expected: Result<ClientMessage, &str>) {
+        let actual = parse_client_message(text);
+        match (&actual, &expected) {
+            (Ok(actual), Ok(expected)) => assert_eq!(actual, expected, "{text}"),
+            (Err(actual), Err(expected)) => {
+                assert!(
+                    actual.contains(expected),
+                    "{text}: {actual:?} lacks {expected:?}"
+                )
+            }
+            _ => panic!("{text}: got {actual:?}, expected {expected:?}"),
+        }
+    }
+
+    fn follow(cursor: u64) -> Result<ClientMessage, &'static str> {
+        let session = parse_id(ID).expect("test id");
+        Ok(ClientMessage::Follow { session, cursor })
+    }
+
+    #[test]
+    fn follow_messages() {
+        check(
+            &format!(r#"{{"type":"follow","session":"{ID}","cursor":7}}"#),
+            follow(7),
+        );
+        check(
+            &format!(r#"{{"type":"follow","session":"{ID}"}}"#),
+            follow(0),
+        );
+        check(
+            &format!(r#"{{"type":"follow","session":"{ID}","cursor":null}}"#),
+            follow(0),
+        );
+        let upper = ID.to_ascii_uppercase();
+        check(
+            &format!(r#"{{"type":"follow","session":"{upper}","cursor":1}}"#),
+            follow(1),
+        );
+        check(
+            &format!(r#"{{"cursor":3,"session":"{ID}","type":"follow","x":1}}"#),
+            follow(3),
+        );
+        let max = u64::MAX;
+        check(
+            &format!(r#"{{"type":"follow","session":"{ID}","cursor":{max}}}"#),
+            follow(max),
+        );
+    }
+
+    #[test]
+    fn unfollow_message() {
+        check(r#"{"type":"unfollow"}"#, Ok(ClientMessage::Unfollow));
+        check(
+            r#"{"type":"unfollow","session":"junk"}"#,
+            Ok(ClientMessage::Unfollow),
+        );
+    }
+
+    #[test]
+    fn bad_messages() {
+        check("", Err("not JSON"));
+        check("follow", Err("not JSON"));
+        check(r#"{"type":"follow""#, Err("not JSON"));
+        check("[1,2]", Err("must be a JSON object"));
+        check("42", Err("must be a JSON object"));
+        check("{}", Err("needs a \"type\""));
+        check(r#"{"type":7}"#, Err("needs a \"type\""));
+        check(
+            r#"{"type":"subscribe"}"#,
+            Err("unknown message type \"subscribe\""),
+        );
+        let long = "x".repeat(1000);
+        let answer = parse_client_message(&format!(r#"{{"type":"{long}"}}"#));
+        assert!(
+            answer.is_err_and(|error| !error.contains(&long)),
+            "a long type is not echoed"
+        );
+    }
+
+    #[test]
+    fn bad_follow_fields() {
+        check(
+            r#"{"type":"follow"}"#,
+            Err("\"session\" must be a session id"),
+        );
+        check(
+            r#"{"type":"follow","session":"abc","cursor":0}"#,
+            Err("\"session\" must"),
+        );
+        check(
+            r#"{"type":"follow","session":5,"cursor":0}"#,
+            Err("\"session\" must"),
+        );
+        let short = &ID[..23];
+        check(
+            &format!(r#"{{"type":"follow","session":"{short}"}}"#),
+            Err("\"session\" must"),
+        );
+        let bad = ["-1", "1.5", "\"3\"", "true", "18446744073709551616", "[]"];
+        for cursor in bad {
+            let text = format!(r#"{{"type":"follow","session":"{ID}","cursor":{cursor}}}"#);
+            check(&text, Err("\"cursor\" must be a non-negative integer"));
+        }
+    }
+
+    #[test]
+    fn entry_budget_counts_at_least_one_entry() {
+        let entry = |message| Entry {
+            cursor: 0,
+            timestamp_ms: 0,
+            level: Level::Info,
+            truncated: false,
+            message,
+            data: None,
+        };
+        let big = "x".repeat(1000);
+        let entries = [entry(big.as_str()), entry("a"), entry("b")];
+        assert_eq!(entries_within(entries.iter().copied(), 0), 1);
+        let one = 1000 * 6 + ENTRY_OVERHEAD_BYTES_MAX;
+        assert_eq!(entries_within(entries.iter().copied(), one), 1);
+        let all = one + 2 * (6 + ENTRY_OVERHEAD_BYTES_MAX);
+        assert_eq!(entries_within(entries.iter().copied(), all), 3);
+        assert_eq!(entries_within(entries.iter().copied(), all - 1), 2);
+    }
+
+    fn app() -> App {
+        let config = crate::config::Config::default();
+        let addr = "127.0.0.1:8558".parse().expect("address");
+        App::new(config, addr, [7; 12], 0)
+    }
+
+    fn frame_of(payload: &[u8]) -> Rc<Vec<u8>> {
+        let mut frame = Vec::new();
+        push_frame(&mut frame, Data::Text, payload.to_vec());
+        Rc::new(frame)
+    }
+
+    /// Hands the client's output over as if the socket took all of it.
+    fn drain(ws: &mut WsConn, app: &App, now_ms: u64) -> (Vec<u8>, WsVerdict) {
+        let (mut output, mut sent) = (Vec::new(), 0);
+        let verdict = ws.fill_output(&mut output, &mut sent, app, now_ms);
+        (output, verdict)
+    }
+
+    #[test]
+    fn a_quiet_client_is_pinged_then_dropped() {
+        let app = app();
+        let mut ws = WsConn::new(false, 1_000);
+        assert_eq!(ws.deadline_ms(), 1_000 + WS_PING_INTERVAL_MS);
+        assert_eq!(ws.on_deadline(1_000 + WS_PING_INTERVAL_MS), WsVerdict::Keep);
+        assert_eq!(
+            drain(&mut ws, &app, 31_000).0,
+            [0x89, 0x00],
+            "an empty ping"
+        );
+        assert_eq!(ws.deadline_ms(), 1_000 + WS_PONG_TIMEOUT_MS);
+        assert_eq!(ws.on_deadline(1_000 + WS_PONG_TIMEOUT_MS), WsVerdict::Close);
+    }
+
+    #[test]
+    fn any_frame_from_the_client_counts_as_an_answer() {
+        let mut app = app();
+        let mut ws = WsConn::new(false, 0);
+        assert_eq!(ws.on_deadline(WS_PING_INTERVAL_MS), WsVerdict::Keep);
+        // A masked, empty pong.
+        let mut pong = vec![0x8a, 0x80, 1, 2, 3, 4];
+        assert_eq!(ws.on_input(&mut pong, &mut app, 40_000), WsVerdict::Keep);
+        assert!(pong.is_empty(), "input taken");
+        assert_eq!(ws.deadline_ms(), 40_000 + WS_PING_INTERVAL_MS);
+    }
+
+    #[test]
+    fn a_newer_list_replaces_one_not_started() {
+        let app = app();
+        let mut ws = WsConn::new(false, 0);
+        let (old, new) = (frame_of(b"old"), frame_of(b"new"));
+        // The socket is slow: 10 bytes still wait in the output.
+        ws.offer_push(&old, 10, 1_000, 1_000);
+        ws.offer_push(&new, 10, 1_000, 2_000);
+        let (output, verdict) = drain(&mut ws, &app, 2_000);
+        assert_eq!((output, verdict), (new.to_vec(), WsVerdict::Keep));
+        assert_eq!(drain(&mut ws, &app, 2_000).0, b"", "sent once");
+    }
+
+    #[test]
+    fn a_list_goes_out_in_pieces_with_nothing_between() {
+        let app = app();
+        let mut ws = WsConn::new(false, 0);
+        let big = frame_of(&vec![b'x'; WS_PUSH_COPY_BYTES * 2]);
+        ws.offer_push(&big, 0, 1_000, 1_000);
+        let mut output = drain(&mut ws, &app, 1_000).0;
+        assert_eq!(output.len(), WS_PUSH_COPY_BYTES);
+        ws.queue_error("meanwhile");
+        output.extend(drain(&mut ws, &app, 1_000).0);
+        output.extend(drain(&mut ws, &app, 1_000).0);
+        assert_eq!(&output[..big.len()], &big[..], "the list whole, first");
+        assert!(
+            output[big.len()..].starts_with(&[0x81]),
+            "then the error frame"
+        );
+    }
+
+    #[test]
+    fn a_client_still_holding_a_list_after_an_interval_is_cut_off() {
+        let app = app();
+        let mut ws = WsConn::new(false, 0);
+        let big = frame_of(&vec![b'x'; WS_UNSENT_BYTES_MAX + WS_PUSH_COPY_BYTES]);
+        ws.offer_push(&big, 0, 1_000, 1_000);
+        drain(&mut ws, &app, 1_000);
+        // Less than an interval later the rest does not count yet.
+        ws.offer_push(&big, 0, 1_000, 1_999);
+        assert!(ws.ending_deadline_ms.is_none());
+        ws.offer_push(&big, 0, 1_000, 2_000);
+        assert!(ws.ending_deadline_ms.is_some());
+        assert_eq!(ws.deadline_ms(), 2_000, "dropped at once");
+        assert_eq!(ws.on_deadline(2_000), WsVerdict::Close);
+        let reason = ws.end_reason.as_ref().map(|(_, reason)| reason.as_str());
+        assert!(
+            reason.is_some_and(|reason| reason.ends_with("(close 1008)")),
+            "{reason:?}"
+        );
+    }
+
+    #[test]
+    fn mem_stream_would_block_when_empty() {
+        let mut stream = MemStream::default();
+        let mut buf = [0u8; 4];
+        let error = stream.read(&mut buf).expect_err("empty");
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        stream.incoming.extend_from_slice(b"abcdef");
+        assert_eq!(stream.read(&mut buf).ok(), Some(4));
+        assert_eq!(stream.read(&mut buf).ok(), Some(2));
+        assert_eq!(&buf[..2], b"ef");
+        assert!(stream.read(&mut buf).is_err());
+        assert_eq!(stream.write(b"xy").ok(), Some(2));
+        assert_eq!(stream.outgoing, b"xy");
+    }
 }

@@ -9,3 +9,4 @@ mod api;
 mod http_engine;
 mod simulation;
 mod soak;
+mod ws;
