@@ -343,3 +343,35 @@ fn smuggling_te_cl_and_duplicate_length_never_answer_twice() {
     }
     still_serves(&server);
 }
+
+#[test]
+fn websocket_ping_flood_is_answered_and_pushes_go_on() {
+    let server = TestServer::start(&["--ws-interval-ms", "100"]);
+    let stream = server.connect();
+    let url = format!("ws://{}/sessions/ws", server.addr);
+    let (mut client, _) = tungstenite::client(url.as_str(), stream).expect("handshake");
+    let pings = 20_000;
+    for index in 0..pings {
+        let payload = format!("{index}").into_bytes();
+        client
+            .write(tungstenite::Message::Ping(payload.into()))
+            .expect("ping");
+        if index % 1000 == 0 {
+            client.flush().expect("flush");
+        }
+    }
+    client.flush().expect("flush");
+    let (mut pongs, mut lists) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (pongs < pings || lists < 2) && Instant::now() < deadline {
+        match client.read().expect("message") {
+            tungstenite::Message::Pong(_) => pongs += 1,
+            tungstenite::Message::Text(_) => lists += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(pongs, pings, "every ping answered");
+    assert!(lists >= 2, "list pushes went on during the flood");
+    still_serves(&server);
+    println!("ping flood: {pings} pings, {pongs} pongs, {lists} list pushes meanwhile");
+}

@@ -1,5 +1,5 @@
 //! Soak: writers append to many sessions over keep-alive connections while
-//! readers follow every log by cursor and long-poll. At the end every
+//! readers follow every log by cursor and long-poll and over the WebSocket. At the end every
 //! reader has seen every entry, in order, with gaps only where `dropped`
 //! said so, and RSS has stayed on its plateau. `SOAK_SECS` sets the length
 //! (`make soak` runs it long; `make test` runs the short default).
@@ -46,6 +46,64 @@ struct Followed {
     dropped: u64,
 }
 
+/// Follows a log over the WebSocket until its cursor reaches the final
+/// one; checks order and that every gap was reported.
+fn follow_ws(addr: SocketAddr, id: &str, final_cursor: &AtomicU64) -> Followed {
+    let stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .expect("timeout");
+    let url = format!("ws://{addr}/sessions/ws");
+    let (mut client, _) = tungstenite::client(url.as_str(), stream).expect("handshake");
+    let follow = format!("{{\"type\":\"follow\",\"session\":\"{id}\",\"cursor\":0}}");
+    client
+        .send(tungstenite::Message::text(follow))
+        .expect("follow");
+    let (mut cursor, mut seen, mut dropped) = (0u64, 0u64, 0u64);
+    let deadline = Instant::now() + soak_duration() + Duration::from_secs(120);
+    loop {
+        let target = final_cursor.load(Ordering::Acquire);
+        if target != u64::MAX && cursor >= target {
+            let _ = client.close(None);
+            return Followed { seen, dropped };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "WebSocket follower of {id} stuck at {cursor}"
+        );
+        let text = match client.read() {
+            Ok(tungstenite::Message::Text(text)) => text,
+            Ok(_) => continue,
+            // A quiet moment (the writer finished): look at the target again.
+            Err(tungstenite::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                continue
+            }
+            Err(error) => panic!("WebSocket follower of {id}: {error}"),
+        };
+        let message: serde_json::Value = serde_json::from_str(&text).expect("json");
+        if message["type"] != "log" {
+            continue;
+        }
+        let gap = message["dropped"].as_u64().expect("dropped");
+        dropped += gap;
+        let mut expected = cursor + gap;
+        for entry in message["entries"].as_array().expect("entries") {
+            assert_eq!(entry["cursor"], expected, "WebSocket cursor order in {id}");
+            assert_eq!(
+                entry["message"],
+                expected.to_string(),
+                "WebSocket content in {id}"
+            );
+            expected += 1;
+            seen += 1;
+        }
+        cursor = message["cursor"].as_u64().expect("cursor");
+        assert_eq!(cursor, expected, "next cursor follows the last entry");
+    }
+}
+
 /// Follows a log by cursor until it has reached `final_cursor` (known once
 /// the writer stops); checks order and that every gap was reported.
 fn follow(addr: SocketAddr, id: &str, final_cursor: &AtomicU64) -> Followed {
@@ -90,6 +148,7 @@ fn writers_and_followers_lose_nothing() {
     let rss_start = server.rss_kib();
     let mut writers = Vec::new();
     let mut readers = Vec::new();
+    let mut ws_readers = Vec::new();
     for (index, id) in ids.iter().enumerate() {
         let (writer_id, writer_stop, writer_finals) = (id.clone(), stop.clone(), finals.clone());
         writers.push(std::thread::spawn(move || {
@@ -100,6 +159,10 @@ fn writers_and_followers_lose_nothing() {
         let (reader_id, reader_finals) = (id.clone(), finals.clone());
         readers.push(std::thread::spawn(move || {
             follow(addr, &reader_id, &reader_finals[index])
+        }));
+        let (ws_id, ws_finals) = (id.clone(), finals.clone());
+        ws_readers.push(std::thread::spawn(move || {
+            follow_ws(addr, &ws_id, &ws_finals[index])
         }));
     }
     let duration = soak_duration();
@@ -115,8 +178,18 @@ fn writers_and_followers_lose_nothing() {
         .into_iter()
         .map(|reader| reader.join().expect("reader"))
         .collect();
+    let followed_ws: Vec<Followed> = ws_readers
+        .into_iter()
+        .map(|reader| reader.join().expect("WebSocket reader"))
+        .collect();
     let rss_end = server.rss_kib();
     for (index, (written, followed)) in written.iter().zip(&followed).enumerate() {
+        let over_ws = &followed_ws[index];
+        assert_eq!(
+            over_ws.seen + over_ws.dropped,
+            *written,
+            "session {index}: every entry over the WebSocket"
+        );
         assert_eq!(
             followed.seen + followed.dropped,
             *written,
@@ -128,9 +201,11 @@ fn writers_and_followers_lose_nothing() {
     let total_written: u64 = written.iter().sum();
     let total_seen: u64 = followed.iter().map(|followed| followed.seen).sum();
     let total_dropped: u64 = followed.iter().map(|followed| followed.dropped).sum();
+    let ws_seen: u64 = followed_ws.iter().map(|followed| followed.seen).sum();
+    let ws_dropped: u64 = followed_ws.iter().map(|followed| followed.dropped).sum();
     println!(
         "soak {duration:?}: {total_written} entries written to {SESSIONS} sessions, {total_seen} seen by readers \
-         in order, {total_dropped} reported dropped; RSS {rss_start} -> {rss_mid} (mid) -> {rss_end} KiB (end)"
+         in order, {total_dropped} reported dropped; over WebSocket {ws_seen} seen, {ws_dropped} dropped; RSS {rss_start} -> {rss_mid} (mid) -> {rss_end} KiB (end)"
     );
     assert!(total_written > 0);
     // Rings are full by the middle of the run; from then on memory is flat.
