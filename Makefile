@@ -37,6 +37,11 @@ SOAK_SECS ?= 300
 soak:
 	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release --test it soak -- --nocapture
 
+## bench: load and memory figures against nginx (about 2.5 min after the
+## build; see BENCHMARKS.md). BENCH_ARGS=--build-time or --profile add more.
+bench:
+	./bench/run.sh $(BENCH_ARGS)
+
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Turns what bench/run.sh measured into tables (Markdown, readable as text).
+
+    report.py OUT_DIR
+
+Reads OUT_DIR/results.env (KEY=VALUE lines) and OUT_DIR/wrk-*.txt, prints
+the figures, then each target from the issue with met / not met. The same
+text is written to OUT_DIR/results.md. Standard library only.
+"""
+
+import os
+import re
+import sys
+
+HTTP_SCENARIOS = [
+    ("get", "GET /sessions/{id}, 64 connections"),
+    ("pipe", "GET /sessions/{id}, 64 conns x 16 pipelined"),
+    ("cursor", "GET .../log?cursor=C (1,000 of 10,000 entries)"),
+    ("ingest", "POST .../log, 4 KiB text body of 50 lines, 64 sessions"),
+]
+NGINX_NOTE = {
+    "get": "nginx `return 200` with the same JSON bytes",
+    "pipe": "the same, pipelined",
+    "cursor": "nginx serving the same page bytes from a file",
+    "ingest": "nginx reading and discarding the same POST body",
+}
+LINES_PER_INGEST_REQUEST = 50
+MIB = 1024 * 1024
+
+
+def read_env(path):
+    env = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                key, value = line.rstrip("\n").split("=", 1)
+                env[key] = value
+    return env
+
+
+def seconds(text):
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not match:
+        return None
+    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def parse_wrk(path):
+    if not os.path.exists(path):
+        return None
+    text = open(path).read()
+    result = {"text": text}
+    match = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+    if match:
+        result["requests"] = int(match.group(1))
+    match = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if match:
+        result["rps"] = float(match.group(1))
+    for percentile in ("50", "90", "99"):
+        match = re.search(r"^\s+%s%%\s+(\S+)" % percentile, text, re.M)
+        if match:
+            result["p" + percentile] = seconds(match.group(1))
+    # wrk 4.1 sometimes prints "99%  0.00us" (seen with pipelining): no figure.
+    if result.get("p99") is not None and result["p99"] < (result.get("p90") or 0):
+        result["p99"] = None
+        result["p99_note"] = "wrk printed p99 0.00us"
+    errors = []
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if match:
+        errors.append("%s non-2xx" % match.group(1))
+    match = re.search(r"Socket errors: (.*)", text)
+    if match:
+        errors.append("socket errors: " + match.group(1))
+    result["errors"] = "; ".join(errors)
+    return result
+
+
+def fmt_count(value):
+    if value is None:
+        return "n/a"
+    if value >= 1e6:
+        return "%.2f M" % (value / 1e6)
+    if value >= 1e3:
+        return "%.1f k" % (value / 1e3)
+    return "%.0f" % value
+
+
+def fmt_latency(value):
+    if value is None:
+        return "n/a"
+    if value < 1e-3:
+        return "%.0f µs" % (value * 1e6)
+    return "%.2f ms" % (value * 1e3)
+
+
+def fmt_ratio(value):
+    return "n/a" if value is None else "%.2f×" % value
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024.0
+
+
+def fmt_mib(value):
+    return "n/a" if value is None else "%.2f MiB" % value
+
+
+def number(env, key):
+    try:
+        return float(env[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def http_rows(env, out_dir):
+    """Per scenario and server: rps, per CPU-s, p50, p99."""
+    rows = {}
+    for scenario, _ in HTTP_SCENARIOS:
+        for server in ("sl", "nginx"):
+            wrk = parse_wrk(os.path.join(out_dir, "wrk-%s-%s.txt" % (scenario, server)))
+            if wrk is None:
+                continue
+            cpu = number(env, "cpu_%s_%s" % (scenario, server))
+            wrk["cpu"] = cpu
+            wrk["per_cpu"] = ratio(wrk.get("requests"), cpu)
+            rows[(scenario, server)] = wrk
+    return rows
+
+
+def print_http(rows, lines):
+    lines.append("| scenario | server | requests/s | requests per server CPU-s | p50 | p99 "
+                 "| per CPU-s ÷ nginx | p99 ÷ nginx | errors |")
+    lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for scenario, title in HTTP_SCENARIOS:
+        ours, nginx = rows.get((scenario, "sl")), rows.get((scenario, "nginx"))
+        for server, row in (("sessions-lite", ours), ("nginx", nginx)):
+            if row is None:
+                continue
+            is_ours = row is ours
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                title if is_ours else "↳ reference: " + NGINX_NOTE[scenario],
+                server,
+                fmt_count(row.get("rps")),
+                fmt_count(row.get("per_cpu")),
+                fmt_latency(row.get("p50")),
+                fmt_latency(row.get("p99")),
+                fmt_ratio(ratio(row.get("per_cpu"), nginx and nginx.get("per_cpu")))
+                if is_ours else "",
+                fmt_ratio(ratio(row.get("p99"), nginx and nginx.get("p99")))
+                if is_ours else "",
+                "; ".join(filter(None, [row.get("errors"), row.get("p99_note")])) or "none",
+            ))
+    ingest = rows.get(("ingest", "sl"))
+    if ingest:
+        lines.append("")
+        lines.append("Ingest: %s lines/s, %s lines per server CPU-second." % (
+            fmt_count(ingest.get("rps") and ingest["rps"] * LINES_PER_INGEST_REQUEST),
+            fmt_count(ingest.get("per_cpu") and ingest["per_cpu"] * LINES_PER_INGEST_REQUEST)))
+
+
+def memory_figures(env):
+    figures = {}
+    figures["rss_idle"] = mib(number(env, "rss_idle_kib"))
+    figures["rss_load"] = mib(number(env, "rss_load_kib"))
+    figures["rss_after"] = mib(number(env, "rss_after_kib"))
+    figures["rss_end"] = mib(number(env, "rss_end_kib"))
+    before, after = number(env, "rings_rss_before_kib"), number(env, "rings_rss_after_kib")
+    figures["rings"] = None if before is None or after is None else (after - before) * 1024
+    figures["ring_line_bytes"] = number(env, "rings_line_bytes")
+    before = number(env, "idle_rss_before_kib")
+    for stage in ("connected", "answered"):
+        after = number(env, "idle_rss_%s_kib" % stage)
+        figures["idle_" + stage] = None if before is None or after is None else mib(after - before)
+    before, after = number(env, "ws_rss_before_kib"), number(env, "ws_server_rss_kib")
+    figures["ws_rss"] = None if before is None or after is None else mib(after - before)
+    return figures
+
+
+def print_memory(env, figures, lines):
+    lines.append("| what | figure |")
+    lines.append("| --- | ---: |")
+    lines.append("| RSS idle (fresh server) | %s |" % fmt_mib(figures["rss_idle"]))
+    lines.append("| RSS under load (peak during the GET run) | %s |" % fmt_mib(figures["rss_load"]))
+    lines.append("| RSS after load (1 s after the GET runs) | %s |" % fmt_mib(figures["rss_after"]))
+    lines.append("| RSS at the end (holding the ingest test's 64 full rings) | %s |"
+                 % fmt_mib(figures["rss_end"]))
+    rings, line_bytes = figures["rings"], figures["ring_line_bytes"]
+    if rings is not None and line_bytes:
+        lines.append("| 64 full rings of 10,000 × 80-byte lines (RSS delta) | %s = %.2f× the %s of lines |"
+                     % (fmt_mib(rings / MIB), rings / line_bytes, fmt_mib(line_bytes / MIB)))
+    else:
+        lines.append("| 64 full rings (RSS delta) | n/a |")
+    lines.append("| %s idle connections, just connected (RSS delta) | %s |"
+                 % (env.get("idle_count", "10000"), fmt_mib(figures["idle_connected"])))
+    lines.append("| the same after one GET each (idle keep-alive; RSS delta) | %s (%s answered, %s failed) |"
+                 % (fmt_mib(figures["idle_answered"]), env.get("idle_answered", "?"),
+                    env.get("idle_failed", "?")))
+    lines.append("| 1,000 WebSocket clients (RSS delta) | %s |" % fmt_mib(figures["ws_rss"]))
+    size = number(env, "binary_bytes")
+    lines.append("| stripped release binary | %s |"
+                 % ("n/a" if size is None else "%d bytes (%.0f KB)" % (size, size / 1000)))
+    build = number(env, "build_time_s")
+    lines.append("| clean release build, 2 cores | %s |"
+                 % ("not measured (BENCH_BUILD_TIME=1)" if build is None else "%.1f s" % build))
+
+
+def print_ws(env, lines):
+    if env.get("ws_skipped"):
+        lines.append("WebSocket: skipped: %s" % env["ws_skipped"])
+        return
+    if "ws_messages_per_s" not in env:
+        lines.append("WebSocket: not measured")
+        return
+    lines.append("| WebSocket, %s clients, push every %s ms, %s sessions | figure |"
+                 % (env.get("ws_clients"), env.get("ws_interval_ms"), env.get("ws_sessions")))
+    lines.append("| --- | ---: |")
+    rows = [
+        ("clients open / failed / closed by server", "%s / %s / %s"
+         % (env.get("ws_open"), env.get("ws_failed"), env.get("ws_closed"))),
+        ("messages delivered per second, all clients", env.get("ws_messages_per_s")),
+        ("per client: min / median / max messages/s", "%s / %s / %s" % (
+            env.get("ws_per_client_min_per_s"), env.get("ws_per_client_p50_per_s"),
+            env.get("ws_per_client_max_per_s"))),
+        ("clients at ≥ 90%% of %s/s" % env.get("ws_expect_per_client_per_s"),
+         env.get("ws_clients_at_rate")),
+        ("clients at ≥ 98%% of %s/s (every push)" % env.get("ws_expect_per_client_per_s"),
+         env.get("ws_clients_full")),
+        ("bytes delivered per second", fmt_count(number(env, "ws_bytes_per_s"))),
+        ("server CPU share (of one core)", "%.1f %%" % (100 * (number(env, "ws_server_cpu_share") or 0))),
+        ("load generator CPU share", "%.1f %%" % (100 * (number(env, "ws_client_cpu_share") or 0))),
+        ("list push size (bytes)", env.get("ws_push_bytes", "n/a")),
+    ]
+    if env.get("ws_first_error"):
+        rows.append(("first error", env["ws_first_error"]))
+    for name, value in rows:
+        lines.append("| %s | %s |" % (name, value))
+
+
+def met(value, ok):
+    if value is None:
+        return "not measured"
+    return "met" if ok(value) else "**not met**"
+
+
+def print_targets(env, rows, figures, lines):
+    get, get_nginx = rows.get(("get", "sl"), {}), rows.get(("get", "nginx"), {})
+    pipe, pipe_nginx = rows.get(("pipe", "sl"), {}), rows.get(("pipe", "nginx"), {})
+    ingest = rows.get(("ingest", "sl"), {})
+    get_ratio = ratio(get.get("per_cpu"), get_nginx.get("per_cpu"))
+    p99_ratio = ratio(get.get("p99"), get_nginx.get("p99"))
+    pipe_ratio = ratio(pipe.get("per_cpu"), get_nginx.get("per_cpu"))
+    pipe_ratio_pipe = ratio(pipe.get("per_cpu"), pipe_nginx.get("per_cpu"))
+    ingest_lines = ingest.get("per_cpu") and ingest["per_cpu"] * LINES_PER_INGEST_REQUEST
+    rings, line_bytes = figures["rings"], figures["ring_line_bytes"]
+    ring_ratio = None if rings is None or not line_bytes else rings / line_bytes
+    idle = figures["idle_answered"]
+    if idle is None:
+        idle = figures["idle_connected"]
+    ws_ok = None
+    if "ws_clients_full" in env:
+        ws_ok = (int(env["ws_clients_full"]), number(env, "ws_server_cpu_share") or 0)
+    size = number(env, "binary_bytes")
+    build = number(env, "build_time_s")
+    targets = [
+        ("GET requests per CPU-second ≥ 1.1× nginx", fmt_ratio(get_ratio),
+         met(get_ratio, lambda v: v >= 1.1)),
+        ("GET p99 ≤ nginx", fmt_ratio(p99_ratio), met(p99_ratio, lambda v: v <= 1.0)),
+        ("pipelined ≥ 5× nginx (per CPU-s, vs nginx non-pipelined)", fmt_ratio(pipe_ratio),
+         met(pipe_ratio, lambda v: v >= 5)),
+        ("  (for reference: vs nginx pipelined)", fmt_ratio(pipe_ratio_pipe), ""),
+        ("ingest ≥ 5 M lines per server CPU-second", fmt_count(ingest_lines),
+         met(ingest_lines, lambda v: v >= 5e6)),
+        ("idle RSS ≤ 2 MiB", fmt_mib(figures["rss_idle"]),
+         met(figures["rss_idle"], lambda v: v <= 2)),
+        ("64 full rings ≤ 1.2× their line bytes", fmt_ratio(ring_ratio),
+         met(ring_ratio, lambda v: v <= 1.2)),
+        ("10,000 idle connections ≤ 32 MiB", fmt_mib(idle), met(idle, lambda v: v <= 32)),
+        ("1,000 WS clients ≤ 16 MiB", fmt_mib(figures["ws_rss"]),
+         met(figures["ws_rss"], lambda v: v <= 16)),
+        ("WS 1,000 × 10 pushes/s in full, ≤ 15% of a core",
+         "n/a" if ws_ok is None else "%d/1000 clients got ≥ 98%%, %.1f %% CPU"
+         % (ws_ok[0], 100 * ws_ok[1]),
+         met(ws_ok, lambda v: v[0] >= 1000 and v[1] <= 0.15)),
+        ("stripped binary ≤ 800 KB", "n/a" if size is None else "%.0f KB" % (size / 1000),
+         met(size, lambda v: v <= 800_000)),
+        ("clean release build ≤ 30 s", "n/a" if build is None else "%.1f s" % build,
+         met(build, lambda v: v <= 30)),
+    ]
+    lines.append("| target | measured | verdict |")
+    lines.append("| --- | ---: | --- |")
+    for name, value, verdict in targets:
+        lines.append("| %s | %s | %s |" % (name, value, verdict))
+
+
+def main(argv):
+    out_dir = argv[1]
+    env = read_env(os.path.join(out_dir, "results.env"))
+    rows = http_rows(env, out_dir)
+    figures = memory_figures(env)
+    lines = []
+    lines.append("sessions-lite benchmark, %s, commit %s" % (env.get("date", "?"), env.get("commit", "?")))
+    lines.append("machine: %s cores, %s, kernel %s; load average at start %s, at end %s"
+                 % (env.get("nproc"), env.get("cpu_model"), env.get("kernel"),
+                    env.get("loadavg_start"), env.get("loadavg_end")))
+    lines.append("server on core 0, load generators on core 1; wrk -t1 -c64 -d%ss --latency"
+                 % env.get("duration_s"))
+    lines.append("")
+    print_http(rows, lines)
+    lines.append("")
+    print_ws(env, lines)
+    lines.append("")
+    print_memory(env, figures, lines)
+    lines.append("")
+    print_targets(env, rows, figures, lines)
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    with open(os.path.join(out_dir, "results.md"), "w") as out:
+        out.write(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,439 @@
+#!/usr/bin/env bash
+# bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
+#
+#   bench/run.sh [--build-time] [--profile]
+#
+# Builds the release binary (cargo build --release) and the WebSocket load
+# generator (bench/ws_load.rs), then, with every server pinned to core 0
+# and every load generator to core 1, measures:
+#   1. GET /sessions/{id}, 64 keep-alive connections, and 16 pipelined
+#   2. POST /sessions/{id}/log, 4 KiB text bodies of 50 lines, 64 sessions
+#   3. cursor reads of 1,000 entries from a full 10,000-entry ring
+#   4. 1,000 WebSocket clients at --ws-interval-ms 100 with 1,000 sessions
+#   5. nginx (worker_processes 1) serving the same bytes, as the reference
+# and RSS (idle, under load, 64 full rings, 10,000 idle connections,
+# 1,000 WebSocket clients), the binary size, and with --build-time (or
+# BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
+# they are also written to target/bench/results.md.
+#
+# Bounded: every wrk has -d, every wait a timeout; the whole run takes
+# about 2.5 minutes after the build. It starts its own servers on port 0
+# (nginx on a free port in 20000-30000) and stops them by PID on exit.
+# Installs wrk and nginx-light with apt-get when missing (needs root).
+#
+# Environment: BENCH_SECS (10) per wrk run, BENCH_BUILD_TIME=1,
+# BENCH_PROFILE=1 (runs bench/profile.sh at the end).
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=$ROOT/bench
+
+DURATION_S=${BENCH_SECS:-10}
+BUILD_TIME=${BENCH_BUILD_TIME:-0}
+PROFILE=${BENCH_PROFILE:-0}
+for arg in "$@"; do
+    case $arg in
+        --build-time) BUILD_TIME=1 ;;
+        --profile) PROFILE=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile]" >&2; exit 2 ;;
+    esac
+done
+
+SERVER_CORE=0
+CLIENT_CORE=1
+WRK_CONNECTIONS=64
+INGEST_SESSIONS=64
+RING_ENTRIES=10000
+RING_LINE_BYTES=80
+IDLE_CONNECTIONS=10000
+WS_CLIENTS=1000
+WS_SESSIONS=1000
+WS_INTERVAL_MS=100
+WS_WINDOW_S=10
+GET_PREFIX=0000000000000a11      # GET session: $GET_PREFIX + 00000000
+INGEST_PREFIX=00000000000001c0   # ingest sessions: + 00000000 .. 0000003f
+CURSOR_PREFIX=00000000000c0c0c   # the full ring for cursor reads
+RINGS_PREFIX=0000000000000f11    # 64 full rings (memory)
+WS_PREFIX=0000000000000ed0       # the WebSocket run's sessions
+CLK_TCK=$(getconf CLK_TCK)
+
+OUT=$ROOT/target/bench
+rm -rf "$OUT"
+mkdir -p "$OUT"
+RESULTS=$OUT/results.env
+: >"$RESULTS"
+
+# ---------------------------------------------------------------- helpers
+
+STARTED_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*" >&2; }
+result() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+
+# stop PID: TERM, then KILL after 5 s; forget it.
+stop() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local kept=()
+    for other in "${STARTED_PIDS[@]}"; do
+        [ "$other" = "$pid" ] || kept+=("$other")
+    done
+    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
+}
+
+# cpu_seconds PID...: utime + stime, summed, in seconds.
+cpu_seconds() {
+    local pid
+    for pid in "$@"; do
+        # After the ")" that ends the command name, utime and stime are the
+        # 12th and 13th fields (fields 14 and 15 in proc(5)).
+        sed 's/.*) //' "/proc/$pid/stat"
+    done | awk -v hz="$CLK_TCK" '{ ticks += $12 + $13 } END { printf "%.2f", ticks / hz }'
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches, or fail.
+wait_for() {
+    local file=$1 pattern=$2 deadline=$((SECONDS + $3))
+    until grep -q "$pattern" "$file" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            echo "bench: timed out waiting for '$pattern' in $file" >&2
+            cat "$file" >&2 || true
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# start_server NAME ARGS...: sessions-lite on core 0, port 0. Sets
+# SERVER_PID and SERVER_ADDR.
+start_server() {
+    local name=$1
+    shift
+    taskset -c "$SERVER_CORE" "$ROOT/target/release/sessions-lite" \
+        --listen 127.0.0.1:0 "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+    SERVER_PID=$!
+    STARTED_PIDS+=("$SERVER_PID")
+    wait_for "$OUT/$name.out" '^listening on http://' 10
+    SERVER_ADDR=$(sed -n 's|^listening on http://||p' "$OUT/$name.out" | head -n 1)
+}
+
+on_client_core() { taskset -c "$CLIENT_CORE" "$@"; }
+
+# run_wrk SCENARIO SERVER PIDS URL [SCRIPT [SCRIPT_ARGS...]]: one wrk
+# run, with the server's CPU seconds over it (PIDS: space-separated).
+run_wrk() {
+    local scenario=$1 server=$2 pids=$3 url=$4
+    shift 4
+    local script=()
+    if (($#)); then
+        script=(-s "$1" "$url" --)
+        shift
+    else
+        script=("$url")
+    fi
+    local before after
+    # shellcheck disable=SC2086
+    before=$(cpu_seconds $pids)
+    on_client_core timeout $((DURATION_S + 30)) wrk -t1 -c"$WRK_CONNECTIONS" \
+        -d"${DURATION_S}s" --timeout 5s --latency "${script[@]}" "$@" \
+        >"$OUT/wrk-$scenario-$server.txt" 2>&1 || true
+    # shellcheck disable=SC2086
+    after=$(cpu_seconds $pids)
+    result "cpu_${scenario}_$server" "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')"
+    printf '%-8s %-6s %s\n' "$scenario" "$server" \
+        "$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$OUT/wrk-$scenario-$server.txt" | tr -s ' ' | paste -sd ';')" >&2
+}
+
+# sample_rss_max PID OUTFILE SECONDS: writes the peak VmRSS seen.
+sample_rss_max() {
+    local pid=$1 out=$2 deadline=$((SECONDS + $3)) peak=0 now
+    while ((SECONDS < deadline)) && now=$(rss_kib "$pid" 2>/dev/null); do
+        ((now > peak)) && peak=$now
+        echo "$peak" >"$out"
+        sleep 0.2
+    done
+}
+
+free_port() {
+    python3 - <<'EOF'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 30000)
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(port)
+        break
+EOF
+}
+
+# ---------------------------------------------------------------- setup
+
+install_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    command -v python3 >/dev/null || missing+=(python3)
+    if ((${#missing[@]})); then
+        say "installing ${missing[*]}"
+        if [ "$(id -u)" != 0 ]; then
+            echo "bench: need ${missing[*]} (apt-get install as root)" >&2
+            exit 1
+        fi
+        timeout 300 apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+}
+
+record_machine() {
+    result date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    result nproc "$(nproc)"
+    result cpu_model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    result kernel "$(uname -r)"
+    result loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+    result duration_s "$DURATION_S"
+    local commit
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git diff --quiet HEAD -- src 2>/dev/null || commit="$commit + uncommitted changes in src/"
+    result commit "$commit"
+}
+
+build() {
+    say "cargo build --release"
+    timeout 900 cargo build --release
+    result binary_bytes "$(stat -c %s target/release/sessions-lite)"
+    WS_LOAD=$(timeout 900 cargo build --release --bench ws_load --message-format=json \
+        | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ws_load" and m.get("executable"):
+        print(m["executable"])')
+    [ -x "$WS_LOAD" ] || { echo "bench: could not build bench/ws_load.rs" >&2; exit 1; }
+}
+
+# A clean release build on 2 cores, in a fresh target directory (the same
+# as after `cargo clean`, without deleting the target/ others are using).
+build_time() {
+    say "clean release build, 2 cores"
+    local dir start end
+    dir=$(mktemp -d /tmp/sessions-lite-build.XXXXXX)
+    start=$(date +%s.%N)
+    CARGO_TARGET_DIR=$dir timeout 900 taskset -c 0,1 cargo build --release -j2 --quiet
+    end=$(date +%s.%N)
+    rm -rf "$dir"
+    result build_time_s "$(awk -v a="$end" -v b="$start" 'BEGIN { printf "%.1f", a - b }')"
+}
+
+ulimit -n 20000 2>/dev/null || true
+
+# ---------------------------------------------------------------- scenarios
+
+start_nginx() {
+    local dir=$OUT/nginx port
+    mkdir -p "$dir/tmp"
+    port=$(free_port)
+    NGINX_URL=http://127.0.0.1:$port
+    # The same bytes sessions-lite answers; return needs ' $ \ escaped away.
+    if grep -q "['\$\\\\]" "$dir/session.json"; then
+        echo "bench: the session JSON has a character nginx's return cannot hold" >&2
+        exit 1
+    fi
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$port;
+        location = /sessions/${GET_PREFIX}00000000 { return 200 '$(cat "$dir/session.json")'; }
+        location = /sessions/${CURSOR_PREFIX}00000000/log { alias $dir/page.json; }
+        location /sessions/ { return 200 '{"appended":50,"cursor":10000}'; }
+    }
+}
+EOF
+    taskset -c "$SERVER_CORE" "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    NGINX_PID=$!
+    STARTED_PIDS+=("$NGINX_PID")
+    local deadline=$((SECONDS + 10))
+    until curl -sf -o /dev/null "$NGINX_URL/sessions/${GET_PREFIX}00000000"; do
+        ((SECONDS < deadline)) || { echo "bench: nginx did not start" >&2; cat "$dir/error.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    # master + its workers (children of the master)
+    NGINX_PIDS="$NGINX_PID $(awk -v m="$NGINX_PID" '$4 == m { print $1 }' /proc/[0-9]*/stat 2>/dev/null | paste -sd ' ')"
+}
+
+http_scenarios() {
+    say "HTTP: sessions-lite and nginx, ${DURATION_S}s per run"
+    start_server http
+    local pid=$SERVER_PID url=http://$SERVER_ADDR
+    sleep 0.5
+    result rss_idle_kib "$(rss_kib "$pid")"
+
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$GET_PREFIX" 1
+    local get_path=/sessions/${GET_PREFIX}00000000
+    mkdir -p "$OUT/nginx"
+    curl -sf "$url$get_path" >"$OUT/nginx/session.json"
+
+    sample_rss_max "$pid" "$OUT/rss_load" $((DURATION_S + 5)) &
+    local sampler=$!
+    STARTED_PIDS+=("$sampler")
+    run_wrk get sl "$pid" "$url$get_path"
+    stop "$sampler"
+    result rss_load_kib "$(cat "$OUT/rss_load")"
+    sleep 1
+    result rss_after_kib "$(rss_kib "$pid")"
+
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$CURSOR_PREFIX" 1
+    on_client_core python3 "$BENCH/populate.py" fill "$SERVER_ADDR" "${CURSOR_PREFIX}00000000" \
+        "$RING_ENTRIES" "$RING_LINE_BYTES"
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    local cursor_path=/sessions/${CURSOR_PREFIX}00000000/log
+    curl -sf "$url$cursor_path?cursor=5000" >"$OUT/nginx/page.json"
+
+    start_nginx
+    run_wrk get nginx "$NGINX_PIDS" "$NGINX_URL$get_path"
+    run_wrk pipe sl "$pid" "$url$get_path" "$BENCH/pipeline.lua"
+    run_wrk pipe nginx "$NGINX_PIDS" "$NGINX_URL$get_path" "$BENCH/pipeline.lua"
+    run_wrk cursor sl "$pid" "$url$cursor_path" "$BENCH/cursor.lua" "${CURSOR_PREFIX}00000000"
+    run_wrk cursor nginx "$NGINX_PIDS" "$NGINX_URL$cursor_path" "$BENCH/cursor.lua" "${CURSOR_PREFIX}00000000"
+    run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    run_wrk ingest nginx "$NGINX_PIDS" "$NGINX_URL/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    # Every ingest session must have taken lines (a 200 that appended nothing
+    # would look fast).
+    curl -sf "$url/sessions/${INGEST_PREFIX}0000003f" >"$OUT/ingest-last-session.json"
+    grep -q '"count":[1-9]' "$OUT/ingest-last-session.json" \
+        || echo "bench: warning: the last ingest session holds no entries" >&2
+    result rss_end_kib "$(rss_kib "$pid")"
+    stop "$NGINX_PID"
+    stop "$pid"
+}
+
+rings_memory() {
+    say "memory: $INGEST_SESSIONS full rings of $RING_ENTRIES x $RING_LINE_BYTES-byte lines"
+    start_server rings
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$RINGS_PREFIX" "$INGEST_SESSIONS"
+    sleep 0.5
+    result rings_rss_before_kib "$(rss_kib "$SERVER_PID")"
+    timeout 300 taskset -c "$CLIENT_CORE" python3 "$BENCH/populate.py" fill-many "$SERVER_ADDR" \
+        "$RINGS_PREFIX" "$INGEST_SESSIONS" "$RING_ENTRIES" "$RING_LINE_BYTES"
+    sleep 0.5
+    result rings_rss_after_kib "$(rss_kib "$SERVER_PID")"
+    result rings_line_bytes $((INGEST_SESSIONS * RING_ENTRIES * RING_LINE_BYTES))
+    stop "$SERVER_PID"
+}
+
+idle_connections() {
+    say "memory: $IDLE_CONNECTIONS idle connections"
+    start_server idle
+    sleep 0.5
+    result idle_count "$IDLE_CONNECTIONS"
+    result idle_rss_before_kib "$(rss_kib "$SERVER_PID")"
+    taskset -c "$CLIENT_CORE" python3 "$BENCH/idle_conns.py" "$SERVER_ADDR" "$IDLE_CONNECTIONS" 200 \
+        >"$OUT/idle.out" 2>&1 &
+    local holder=$!
+    STARTED_PIDS+=("$holder")
+    if wait_for "$OUT/idle.out" '^connected' 150; then
+        sleep 1
+        result idle_rss_connected_kib "$(rss_kib "$SERVER_PID")"
+    fi
+    if wait_for "$OUT/idle.out" '^failed' 60; then
+        sleep 1
+        result idle_rss_answered_kib "$(rss_kib "$SERVER_PID")"
+        result idle_answered "$(sed -n 's/^answered //p' "$OUT/idle.out")"
+        result idle_failed "$(sed -n 's/^failed //p' "$OUT/idle.out")"
+    fi
+    stop "$holder"
+    stop "$SERVER_PID"
+}
+
+websocket_clients() {
+    say "WebSocket: $WS_CLIENTS clients, push every $WS_INTERVAL_MS ms, $WS_SESSIONS sessions"
+    result ws_clients "$WS_CLIENTS"
+    result ws_sessions "$WS_SESSIONS"
+    result ws_interval_ms "$WS_INTERVAL_MS"
+    start_server ws --ws-interval-ms "$WS_INTERVAL_MS"
+    # One client first: is /sessions/ws there yet?
+    timeout 30 taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" --clients 1 \
+        --warmup-secs 0 --secs 0.5 --connect-timeout-secs 5 >"$OUT/ws-probe.out" 2>&1 || true
+    if ! grep -q '^open=1' "$OUT/ws-probe.out" || grep -q '^messages=0$' "$OUT/ws-probe.out"; then
+        local why
+        why=$(sed -n 's/^first_error=//p' "$OUT/ws-probe.out")
+        result ws_skipped "/sessions/ws did not accept a client and push to it (${why:-no message within 0.5 s})"
+        echo "bench: SKIPPING the WebSocket scenario: /sessions/ws does not work yet (${why:-no push})" >&2
+        stop "$SERVER_PID"
+        return
+    fi
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$WS_PREFIX" "$WS_SESSIONS"
+    sleep 0.5
+    result ws_rss_before_kib "$(rss_kib "$SERVER_PID")"
+    # The size of one session-list push, as a client sees it.
+    timeout 30 taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" --clients 1 \
+        --warmup-secs 0.3 --secs 1 >"$OUT/ws-one.out" 2>&1 || true
+    result ws_push_bytes "$(awk -F= '$1 == "bytes_per_s" { b = $2 } $1 == "messages_per_s" { m = $2 }
+        END { if (m > 0) printf "%.0f", b / m; else print "n/a" }' "$OUT/ws-one.out")"
+    timeout $((WS_WINDOW_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
+        --clients "$WS_CLIENTS" --warmup-secs 2 --secs "$WS_WINDOW_S" --connect-timeout-secs 30 \
+        --expect-per-sec $((1000 / WS_INTERVAL_MS)) --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" \
+        >"$OUT/ws.out" 2>&1 || true
+    sed 's/^/ws_/' "$OUT/ws.out" | grep -E '^ws_[a-z_0-9]+=' >>"$RESULTS" || true
+    grep -E 'messages_per_s|clients_at_rate|server_cpu_share|first_error' "$OUT/ws.out" >&2 || true
+    stop "$SERVER_PID"
+}
+
+# ---------------------------------------------------------------- main
+
+install_tools
+record_machine
+build
+[ "$BUILD_TIME" = 1 ] && build_time
+http_scenarios
+rings_memory
+idle_connections
+websocket_clients
+result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+say "results"
+python3 "$BENCH/report.py" "$OUT"
+if [ "$PROFILE" = 1 ]; then
+    "$BENCH/profile.sh"
+fi

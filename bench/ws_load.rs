@@ -1,0 +1,604 @@
+//! `ws_load`: many receive-only WebSocket clients on one thread (mio), so
+//! that 1,000 clients fit on one core. `bench/run.sh` runs it against
+//! `/sessions/ws`.
+//!
+//! Each client sends a valid RFC 6455 opening handshake, checks for `101`,
+//! then reads frame headers and skips payloads, counting complete data
+//! messages; nothing is parsed beyond the frame header, so the client costs
+//! little more than the `read` calls. A ping is answered with a masked pong;
+//! a close frame ends that client. After every client is open (or the
+//! connect deadline passes) and a warm-up, it counts messages over a fixed
+//! window and prints one `key=value` line per figure, including the
+//! server's CPU time and RSS over the window (from `/proc/PID`).
+//!
+//! Without `--addr` (as under `cargo test --all-targets` or `cargo bench`)
+//! it prints its usage and exits 0.
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+usage: ws_load --addr IP:PORT [--path /sessions/ws] [--clients N] [--secs S]
+               [--warmup-secs S] [--connect-timeout-secs S] [--expect-per-sec R]
+               [--server-pid PID] [--clk-tck HZ]";
+
+/// Bytes read per `read` call; one buffer shared by every client.
+const READ_BUFFER_BYTES: usize = 256 * 1024;
+/// A response head longer than this is not a WebSocket handshake answer.
+const HANDSHAKE_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Control frame payloads are at most 125 bytes (RFC 6455, 5.5).
+const CONTROL_PAYLOAD_BYTES_MAX: usize = 125;
+/// A client below this share of the expected rate did not get "~R/s".
+const AT_RATE_SHARE_MIN: f64 = 0.9;
+/// A client at or above this share got every push (a window of W seconds
+/// holds W*R pushes, give or take one at each edge).
+const FULL_RATE_SHARE_MIN: f64 = 0.98;
+const EVENTS_PER_POLL: usize = 1024;
+const POLL_TIMEOUT_MAX: Duration = Duration::from_millis(50);
+
+struct Options {
+    addr: SocketAddr,
+    path: String,
+    clients: usize,
+    window: Duration,
+    warmup: Duration,
+    connect_timeout: Duration,
+    expect_per_sec: f64,
+    server_pid: Option<u32>,
+    clk_tck: f64,
+}
+
+fn parsed<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: bad value {value:?}"))
+}
+
+fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
+    let mut addr = None;
+    let mut options = Options {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        path: "/sessions/ws".into(),
+        clients: 1000,
+        window: Duration::from_secs(10),
+        warmup: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(20),
+        expect_per_sec: 10.0,
+        server_pid: None,
+        clk_tck: 100.0,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if !flag.starts_with("--") || flag == "--bench" {
+            continue; // what cargo passes to bench targets
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => addr = Some(parsed(flag, value)?),
+            "--path" => options.path = value.clone(),
+            "--clients" => options.clients = parsed(flag, value)?,
+            "--secs" => options.window = Duration::from_secs_f64(parsed(flag, value)?),
+            "--warmup-secs" => options.warmup = Duration::from_secs_f64(parsed(flag, value)?),
+            "--connect-timeout-secs" => {
+                options.connect_timeout = Duration::from_secs_f64(parsed(flag, value)?)
+            }
+            "--expect-per-sec" => options.expect_per_sec = parsed(flag, value)?,
+            "--server-pid" => options.server_pid = Some(parsed(flag, value)?),
+            "--clk-tck" => options.clk_tck = parsed(flag, value)?,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(addr.map(|addr| Options { addr, ..options }))
+}
+
+/// What one `FrameReader::feed` completed.
+#[derive(Default)]
+struct Fed {
+    messages: u64,
+    close_code: Option<u16>,
+    ping_payload: Option<Vec<u8>>,
+}
+
+/// Incremental reader of server frames: headers are parsed, payloads
+/// skipped (except control frames, kept for pong and close).
+#[derive(Default)]
+struct FrameReader {
+    header: [u8; 14],
+    header_len: usize,
+    in_payload: bool,
+    payload_left: u64,
+    opcode: u8,
+    fin: bool,
+    control: Vec<u8>,
+}
+
+fn header_size(byte1: u8) -> usize {
+    let length_size = match byte1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask_size = if byte1 & 0x80 != 0 { 4 } else { 0 };
+    2 + length_size + mask_size
+}
+
+impl FrameReader {
+    fn feed(&mut self, mut data: &[u8], fed: &mut Fed) -> Result<(), String> {
+        while !data.is_empty() {
+            if self.in_payload {
+                let take = (self.payload_left.min(data.len() as u64)) as usize;
+                if self.opcode >= 8 && self.control.len() + take <= CONTROL_PAYLOAD_BYTES_MAX {
+                    self.control.extend_from_slice(&data[..take]);
+                }
+                data = &data[take..];
+                self.payload_left -= take as u64;
+                if self.payload_left == 0 {
+                    self.on_frame_end(fed);
+                }
+                continue;
+            }
+            let need = if self.header_len < 2 {
+                2
+            } else {
+                header_size(self.header[1])
+            };
+            let take = (need - self.header_len).min(data.len());
+            self.header[self.header_len..self.header_len + take].copy_from_slice(&data[..take]);
+            self.header_len += take;
+            data = &data[take..];
+            if self.header_len >= 2 && self.header_len == header_size(self.header[1]) {
+                self.on_header()?;
+                if self.payload_left == 0 {
+                    self.on_frame_end(fed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_header(&mut self) -> Result<(), String> {
+        let header = &self.header[..self.header_len];
+        if header[1] & 0x80 != 0 {
+            return Err("the server sent a masked frame".into());
+        }
+        if header[0] & 0x70 != 0 {
+            return Err("the server set reserved bits".into());
+        }
+        self.fin = header[0] & 0x80 != 0;
+        self.opcode = header[0] & 0x0f;
+        self.payload_left = match header[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
+            127 => u64::from_be_bytes(header[2..10].try_into().expect("8 length bytes")),
+            length => u64::from(length),
+        };
+        if self.opcode >= 8 && self.payload_left > CONTROL_PAYLOAD_BYTES_MAX as u64 {
+            return Err("control frame over 125 bytes".into());
+        }
+        self.header_len = 0;
+        self.in_payload = true;
+        self.control.clear();
+        Ok(())
+    }
+
+    fn on_frame_end(&mut self, fed: &mut Fed) {
+        self.in_payload = false;
+        match self.opcode {
+            0..=2 if self.fin => fed.messages += 1,
+            8 => {
+                let code = match self.control.get(..2) {
+                    Some(code) => u16::from_be_bytes([code[0], code[1]]),
+                    None => 1005,
+                };
+                fed.close_code = Some(code);
+            }
+            9 => fed.ping_payload = Some(self.control.clone()),
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Handshake,
+    Open,
+    Failed,
+    Closed,
+}
+
+struct Client {
+    stream: TcpStream,
+    phase: Phase,
+    /// Bytes to send (the handshake, then pongs) and how many are sent.
+    output: Vec<u8>,
+    output_sent: usize,
+    head: Vec<u8>,
+    frames: FrameReader,
+    /// Data messages completed while the window is open.
+    messages: u64,
+}
+
+/// A base64 `Sec-WebSocket-Key`: 16 bytes that differ per client.
+fn websocket_key(seed: u64) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xd1b5_4a32_d192_ed03;
+    let mut bytes = [0u8; 16];
+    for byte in bytes.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let mut key = String::with_capacity(24);
+    for chunk in bytes.chunks(3) {
+        let mut group = [0u8; 3];
+        group[..chunk.len()].copy_from_slice(chunk);
+        let bits = u32::from_be_bytes([0, group[0], group[1], group[2]]);
+        for index in 0..4 {
+            if index <= chunk.len() {
+                key.push(ALPHABET[(bits >> (18 - 6 * index) & 63) as usize] as char);
+            } else {
+                key.push('=');
+            }
+        }
+    }
+    key
+}
+
+fn handshake_request(options: &Options, seed: u64) -> Vec<u8> {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        options.path,
+        options.addr,
+        websocket_key(seed)
+    )
+    .into_bytes()
+}
+
+/// A masked pong frame (client frames must be masked; a zero key is valid).
+fn pong_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+struct Totals {
+    open: usize,
+    failed: usize,
+    closed: usize,
+    first_error: Option<String>,
+    bytes_in_window: u64,
+}
+
+impl Totals {
+    fn fail(&mut self, client: &mut Client, error: String) {
+        if self.first_error.is_none() {
+            self.first_error = Some(error);
+        }
+        self.leave(client, Phase::Failed);
+    }
+
+    fn leave(&mut self, client: &mut Client, phase: Phase) {
+        if client.phase == Phase::Open {
+            self.open -= 1;
+        }
+        if phase == Phase::Failed {
+            self.failed += 1;
+        } else {
+            self.closed += 1;
+        }
+        client.phase = phase;
+    }
+}
+
+fn flush(client: &mut Client) -> io::Result<()> {
+    while client.output_sent < client.output.len() {
+        match client.stream.write(&client.output[client.output_sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => client.output_sent += count,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    client.output.clear();
+    client.output_sent = 0;
+    Ok(())
+}
+
+/// Handles bytes read from an open or handshaking client.
+fn on_data(client: &mut Client, data: &[u8], totals: &mut Totals, counting: bool) {
+    let rest;
+    let mut data = data;
+    if client.phase == Phase::Handshake {
+        client.head.extend_from_slice(data);
+        let Some(end) = client.head.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if client.head.len() > HANDSHAKE_HEAD_BYTES_MAX {
+                totals.fail(client, "handshake answer head too long".into());
+            }
+            return;
+        };
+        let status_line = client
+            .head
+            .split(|&b| b == b'\r')
+            .next()
+            .unwrap_or_default();
+        if !status_line.starts_with(b"HTTP/1.1 101") {
+            let line = String::from_utf8_lossy(status_line).into_owned();
+            totals.fail(client, format!("handshake answered {line:?}"));
+            return;
+        }
+        rest = client.head.split_off(end + 4);
+        client.head = Vec::new();
+        client.phase = Phase::Open;
+        totals.open += 1;
+        data = &rest;
+    }
+    let mut fed = Fed::default();
+    if let Err(error) = client.frames.feed(data, &mut fed) {
+        totals.fail(client, error);
+        return;
+    }
+    if counting {
+        client.messages += fed.messages;
+        totals.bytes_in_window += data.len() as u64;
+    }
+    if let Some(payload) = fed.ping_payload {
+        client.output.extend_from_slice(&pong_frame(&payload));
+    }
+    if let Some(code) = fed.close_code {
+        if totals.first_error.is_none() {
+            totals.first_error = Some(format!("the server closed a client with code {code}"));
+        }
+        totals.leave(client, Phase::Closed);
+    }
+}
+
+fn on_event(client: &mut Client, buffer: &mut [u8], totals: &mut Totals, counting: bool) {
+    if client.phase == Phase::Connecting {
+        if let Ok(Some(error)) | Err(error) = client.stream.take_error() {
+            totals.fail(client, format!("connect: {error}"));
+            return;
+        }
+        match client.stream.peer_addr() {
+            Ok(_) => client.phase = Phase::Handshake,
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => return,
+            Err(error) => return totals.fail(client, format!("connect: {error}")),
+        }
+    }
+    if let Err(error) = flush(client) {
+        return totals.fail(client, format!("write: {error}"));
+    }
+    while matches!(client.phase, Phase::Handshake | Phase::Open) {
+        match client.stream.read(buffer) {
+            Ok(0) if client.phase == Phase::Handshake => {
+                return totals.fail(client, "closed during the handshake".into());
+            }
+            Ok(0) => return totals.leave(client, Phase::Closed),
+            Ok(count) => on_data(client, &buffer[..count], totals, counting),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return totals.fail(client, format!("read: {error}")),
+        }
+    }
+    if !client.output.is_empty() {
+        if let Err(error) = flush(client) {
+            totals.fail(client, format!("write: {error}"));
+        }
+    }
+}
+
+/// utime + stime of a process in seconds, and its RSS in KiB.
+fn process_usage(pid: &str, clk_tck: f64) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks / clk_tck, rss_kib))
+}
+
+fn run(options: &Options) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(EVENTS_PER_POLL);
+    let mut clients = Vec::with_capacity(options.clients);
+    let mut totals = Totals {
+        open: 0,
+        failed: 0,
+        closed: 0,
+        first_error: None,
+        bytes_in_window: 0,
+    };
+    let started = Instant::now();
+    for index in 0..options.clients {
+        let mut stream = TcpStream::connect(options.addr)?;
+        poll.registry().register(
+            &mut stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        clients.push(Client {
+            stream,
+            phase: Phase::Connecting,
+            output: handshake_request(options, index as u64),
+            output_sent: 0,
+            head: Vec::new(),
+            frames: FrameReader::default(),
+            messages: 0,
+        });
+    }
+    let mut buffer = vec![0u8; READ_BUFFER_BYTES];
+    let connect_deadline = started + options.connect_timeout;
+    let mut connected_at = None;
+    let mut window: Option<(Instant, Instant)> = None;
+    let (server_pid, self_pid) = (options.server_pid.map(|p| p.to_string()), "self");
+    let mut usage_at_start = (None, None);
+    let mut window_started = false;
+    loop {
+        let now = Instant::now();
+        let settled = totals.open + totals.failed + totals.closed == options.clients;
+        if connected_at.is_none() && (settled || now >= connect_deadline) {
+            connected_at = Some(now);
+            let start = now + options.warmup;
+            window = Some((start, start + options.window));
+        }
+        let counting = match window {
+            Some((_, end)) if now >= end => break,
+            Some((start, _)) if now >= start => {
+                if !window_started {
+                    window_started = true;
+                    usage_at_start = (
+                        server_pid
+                            .as_deref()
+                            .and_then(|p| process_usage(p, options.clk_tck)),
+                        process_usage(self_pid, options.clk_tck),
+                    );
+                    for client in clients.iter_mut() {
+                        client.messages = 0;
+                    }
+                    totals.bytes_in_window = 0;
+                }
+                true
+            }
+            _ => false,
+        };
+        let next = match window {
+            Some((start, end)) => {
+                if counting {
+                    end
+                } else {
+                    start
+                }
+            }
+            None => connect_deadline,
+        };
+        let timeout = next.saturating_duration_since(now).min(POLL_TIMEOUT_MAX);
+        match poll.poll(&mut events, Some(timeout)) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            result => result?,
+        }
+        for event in events.iter() {
+            let client = &mut clients[event.token().0];
+            if matches!(client.phase, Phase::Failed | Phase::Closed) {
+                continue;
+            }
+            on_event(client, &mut buffer, &mut totals, counting);
+        }
+    }
+    let (start, end) = window.expect("the window was set before it ended");
+    let window_s = (Instant::now().min(end + POLL_TIMEOUT_MAX) - start).as_secs_f64();
+    let server_end = server_pid
+        .as_deref()
+        .and_then(|p| process_usage(p, options.clk_tck));
+    let self_end = process_usage(self_pid, options.clk_tck);
+    let mut per_client: Vec<u64> = clients.iter().map(|client| client.messages).collect();
+    per_client.sort_unstable();
+    let messages: u64 = per_client.iter().sum();
+    let rate = |count: u64| count as f64 / window_s;
+    let clients_over = |share: f64| {
+        per_client
+            .iter()
+            .filter(|&&count| rate(count) >= options.expect_per_sec * share)
+            .count()
+    };
+    let connect_s = (connected_at.expect("set with the window") - started).as_secs_f64();
+    println!("clients={}", options.clients);
+    println!("open={}", totals.open);
+    println!("failed={}", totals.failed);
+    println!("closed={}", totals.closed);
+    println!("connect_s={connect_s:.3}");
+    println!("window_s={window_s:.3}");
+    println!("messages={messages}");
+    println!("messages_per_s={:.1}", rate(messages));
+    println!("bytes_per_s={:.0}", rate(totals.bytes_in_window));
+    println!("per_client_min_per_s={:.2}", rate(per_client[0]));
+    println!(
+        "per_client_p50_per_s={:.2}",
+        rate(per_client[per_client.len() / 2])
+    );
+    println!(
+        "per_client_max_per_s={:.2}",
+        rate(*per_client.last().unwrap_or(&0))
+    );
+    println!("clients_at_rate={}", clients_over(AT_RATE_SHARE_MIN));
+    println!("clients_full={}", clients_over(FULL_RATE_SHARE_MIN));
+    println!("expect_per_client_per_s={}", options.expect_per_sec);
+    if let (Some((cpu_start, _)), Some((cpu_end, rss_kib))) = (usage_at_start.0, server_end) {
+        println!("server_cpu_s={:.2}", cpu_end - cpu_start);
+        println!("server_cpu_share={:.3}", (cpu_end - cpu_start) / window_s);
+        println!("server_rss_kib={rss_kib}");
+    }
+    if let (Some((cpu_start, _)), Some((cpu_end, _))) = (usage_at_start.1, self_end) {
+        println!("client_cpu_share={:.3}", (cpu_end - cpu_start) / window_s);
+    }
+    if let Some(error) = totals.first_error {
+        println!("first_error={error}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse_options(&args) {
+        Ok(Some(options)) if options.clients > 0 => options,
+        Ok(_) => {
+            // `cargo test --all-targets` and `cargo bench` land here.
+            self_check();
+            eprintln!("{USAGE}\n(self-check passed; bench/run.sh runs the load)");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("ws_load: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ws_load: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks of the pure parts, run when there is nothing else to do (this
+/// target has no libtest harness, so `#[test]` would never run).
+fn self_check() {
+    for seed in 0..100 {
+        let key = websocket_key(seed);
+        assert_eq!(key.len(), 24, "{key}");
+        assert!(key.ends_with("=="), "{key}");
+    }
+    assert_ne!(websocket_key(1), websocket_key(2));
+    // text "hi", a 300-byte binary frame, a ping "p", then a close 1000,
+    // split at every byte.
+    let mut stream = vec![0x81, 2, b'h', b'i', 0x82, 126, 1, 44];
+    stream.extend([7u8; 300]);
+    stream.extend([0x89, 1, b'p', 0x88, 2, 0x03, 0xe8]);
+    for split in 0..stream.len() {
+        let mut reader = FrameReader::default();
+        let mut fed = Fed::default();
+        assert!(reader.feed(&stream[..split], &mut fed).is_ok());
+        assert!(reader.feed(&stream[split..], &mut fed).is_ok());
+        assert_eq!(fed.messages, 2, "split at {split}");
+        assert_eq!(fed.ping_payload.as_deref(), Some(&b"p"[..]));
+        assert_eq!(fed.close_code, Some(1000));
+    }
+    let mut fed = Fed::default();
+    assert!(FrameReader::default().feed(&[0x81, 0x82], &mut fed).is_ok());
+    assert!(FrameReader::default()
+        .feed(&[0x81, 0x82, 0, 0, 0, 0], &mut fed)
+        .is_err());
+}
