@@ -691,23 +691,33 @@ fn append_entries(
     Ok(cursor)
 }
 
-/// Appends one plain-text line (streamed bodies); `Err` when the session
-/// ended or vanished meanwhile.
-pub fn append_text_line(
+/// Appends the plain-text lines that `produce` emits (one decoded piece of
+/// a streamed body) to a session's log, looking the session up once per
+/// piece rather than per line. `Err` when lines came but the session has
+/// ended or gone meanwhile.
+pub fn append_text_lines(
     app: &mut App,
     id: SessionId,
-    line: &str,
-    truncated: bool,
     now_ms: u64,
+    produce: impl FnOnce(&mut dyn FnMut(&str, bool)),
 ) -> Result<u64, Response> {
-    let session = app
-        .sessions
-        .active_mut(&id, now_ms)
-        .map_err(|error| session_error(&error))?;
-    session.log.push(now_ms, Level::Info, truncated, line, None);
-    let cursor = session.log.next_cursor();
-    app.mark_changed(id);
-    Ok(cursor)
+    let mut count = 0u64;
+    match app.sessions.active_mut(&id, now_ms) {
+        Ok(session) => produce(&mut |line, truncated| {
+            session.log.push(now_ms, Level::Info, truncated, line, None);
+            count += 1;
+        }),
+        Err(error) => {
+            produce(&mut |_, _| count += 1);
+            if count > 0 {
+                return Err(session_error(&error));
+            }
+        }
+    }
+    if count > 0 {
+        app.mark_changed(id);
+    }
+    Ok(count)
 }
 
 /// The next cursor of a session's log (for the answer to an empty append).

@@ -81,6 +81,8 @@ pub struct Conn {
     pub read_paused: bool,
     /// The peer shut its sending side.
     pub peer_closed: bool,
+    /// An event reported that the peer hung up (EOF or error is waiting).
+    pub hang_up_seen: bool,
     /// When the connection entered `Closing`.
     pub closing_since_ms: Option<u64>,
 }
@@ -99,6 +101,7 @@ impl Conn {
             timer_armed_ms: None,
             read_paused: false,
             peer_closed: false,
+            hang_up_seen: false,
             closing_since_ms: None,
         }
     }

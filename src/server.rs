@@ -37,7 +37,7 @@ pub enum TimerKey {
         at_ms: u64,
     },
     /// The periodic WebSocket list push.
-    WsPush,
+    WsPush { due_ms: u64 },
     /// Check whether a session has been idle past the TTL.
     SessionExpiry(SessionId),
 }
@@ -63,6 +63,23 @@ impl Clock {
     fn now_ms(&self) -> u64 {
         self.started_wall_ms + self.started.elapsed().as_millis() as u64
     }
+}
+
+/// What an event says about a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Readiness {
+    /// Bytes (or EOF) may be waiting to be read.
+    readable: bool,
+    /// The peer shut its side or the socket failed.
+    hang_up: bool,
+}
+
+impl Readiness {
+    /// A connection the loop comes back to without an event.
+    const REVISIT: Readiness = Readiness {
+        readable: true,
+        hang_up: false,
+    };
 }
 
 /// What a step on a connection decided.
@@ -109,7 +126,8 @@ impl Server {
             app.server_log(Level::Warn, &no_token_warning(local_addr), now_ms);
         }
         let mut wheel = TimerWheel::new(TIMER_SLOT_MS, TIMER_SLOTS, now_ms);
-        wheel.schedule(now_ms + ws_interval_ms, TimerKey::WsPush);
+        let due_ms = now_ms + ws_interval_ms;
+        wheel.schedule(due_ms, TimerKey::WsPush { due_ms });
         Ok(Server {
             poll,
             listener,
@@ -154,12 +172,16 @@ impl Server {
                 match event.token() {
                     LISTENER => self.on_acceptable(now_ms),
                     Token(slot) => {
-                        self.on_ready(slot, event.is_read_closed() || event.is_error(), now_ms)
+                        let readiness = Readiness {
+                            readable: event.is_readable() || event.is_read_closed(),
+                            hang_up: event.is_read_closed() || event.is_error(),
+                        };
+                        self.on_ready(slot, readiness, now_ms)
                     }
                 }
             }
             for slot in std::mem::take(&mut self.revisit) {
-                self.on_ready(slot, false, now_ms);
+                self.on_ready(slot, Readiness::REVISIT, now_ms);
             }
             self.wake_changed_sessions(now_ms);
             self.arm_session_expiry(now_ms);
@@ -219,11 +241,12 @@ impl Server {
     }
 
     /// A readiness event (or a revisit): read, process, write.
-    fn on_ready(&mut self, slot: usize, closed_hint: bool, now_ms: u64) {
+    fn on_ready(&mut self, slot: usize, readiness: Readiness, now_ms: u64) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let verdict = self.drive(slot, &mut conn, closed_hint, now_ms);
+        conn.hang_up_seen |= readiness.hang_up;
+        let verdict = self.drive(slot, &mut conn, readiness, now_ms);
         self.settle(slot, conn, verdict, now_ms);
     }
 
@@ -275,11 +298,18 @@ impl Server {
         // Dropping the stream closes the socket.
     }
 
-    fn drive(&mut self, slot: usize, conn: &mut Conn, closed_hint: bool, now_ms: u64) -> Verdict {
+    fn drive(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        readiness: Readiness,
+        now_ms: u64,
+    ) -> Verdict {
         if self.write_out(slot, conn, now_ms) == Verdict::Close {
             return Verdict::Close;
         }
-        if self.read_in(slot, conn, now_ms) == Verdict::Close {
+        // A writable-only edge has nothing to read: skip the EAGAIN read.
+        if readiness.readable && self.read_in(slot, conn, now_ms) == Verdict::Close {
             return Verdict::Close;
         }
         if self.process(slot, conn, now_ms) == Verdict::Close {
@@ -288,7 +318,7 @@ impl Server {
         if self.write_out(slot, conn, now_ms) == Verdict::Close {
             return Verdict::Close;
         }
-        self.after_io(slot, conn, closed_hint)
+        self.after_io(slot, conn, readiness.hang_up)
     }
 
     /// Decides whether a connection is finished after its I/O.
@@ -354,6 +384,14 @@ impl Server {
                     conn.input.extend_from_slice(&self.read_scratch[..count]);
                     conn.last_activity_ms = now_ms;
                     read_total += count;
+                    if count < room && !conn.hang_up_seen {
+                        // A short read emptied the socket's queue; the next
+                        // byte to arrive raises a new edge. Saves the read
+                        // that would only say WouldBlock (one syscall of
+                        // three per keep-alive request). Once the peer hung
+                        // up no edge is coming, so then read to the end.
+                        return Verdict::Keep;
+                    }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -591,17 +629,13 @@ impl Server {
             } => {
                 let mut appended = appended;
                 let mut failure = failure;
-                lines.finish(&mut |line, truncated| {
-                    append_line(
-                        &mut self.app,
-                        session_id,
-                        line,
-                        truncated,
-                        now_ms,
-                        &mut appended,
-                        &mut failure,
-                    );
-                });
+                if failure.is_none() {
+                    let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
+                    match api::append_text_lines(&mut self.app, session_id, now_ms, produce) {
+                        Ok(count) => appended += count,
+                        Err(response) => failure = Some(response),
+                    }
+                }
                 let response = failure.unwrap_or_else(|| {
                     let cursor = api::next_cursor(&self.app, &session_id).unwrap_or(0);
                     api::appended_answer(appended, cursor)
@@ -699,7 +733,7 @@ impl Server {
                 serial,
                 at_ms,
             } => self.on_conn_timer(slot, serial, at_ms, now_ms),
-            TimerKey::WsPush => {
+            TimerKey::WsPush { due_ms } => {
                 ws::on_push_tick(
                     &mut self.ws_hub,
                     &mut self.conns,
@@ -707,8 +741,16 @@ impl Server {
                     now_ms,
                     &mut self.revisit,
                 );
+                // The next push is due one interval after this one was due,
+                // not after it ran, so lateness does not add up; a push
+                // missed altogether (a long stall) is skipped, not doubled.
                 let interval_ms = self.app.config.ws_push_interval_ms;
-                self.wheel.schedule(now_ms + interval_ms, TimerKey::WsPush);
+                let mut next_ms = due_ms + interval_ms;
+                if next_ms <= now_ms {
+                    next_ms = now_ms + interval_ms;
+                }
+                self.wheel
+                    .schedule(next_ms, TimerKey::WsPush { due_ms: next_ms });
             }
             TimerKey::SessionExpiry(id) => self.on_expiry_timer(id, now_ms),
         }
@@ -825,30 +867,17 @@ fn feed_sink(app: &mut App, sink: &mut BodySink, decoded: &[u8], now_ms: u64) {
             appended,
             failure,
         } => {
-            let session_id = *session_id;
-            lines.feed(decoded, &mut |line, truncated| {
-                append_line(app, session_id, line, truncated, now_ms, appended, failure);
-            });
+            if failure.is_some() {
+                // The session went away: read the rest and drop it.
+                lines.feed(decoded, &mut |_, _| {});
+                return;
+            }
+            let produce = |emit: &mut dyn FnMut(&str, bool)| lines.feed(decoded, emit);
+            match api::append_text_lines(app, *session_id, now_ms, produce) {
+                Ok(count) => *appended += count,
+                Err(response) => *failure = Some(response),
+            }
         }
-    }
-}
-
-/// Appends one streamed line unless the session has gone away meanwhile.
-fn append_line(
-    app: &mut App,
-    session_id: SessionId,
-    line: &str,
-    truncated: bool,
-    now_ms: u64,
-    appended: &mut u64,
-    failure: &mut Option<Response>,
-) {
-    if failure.is_some() {
-        return;
-    }
-    match api::append_text_line(app, session_id, line, truncated, now_ms) {
-        Ok(_) => *appended += 1,
-        Err(response) => *failure = Some(response),
     }
 }
 

@@ -78,6 +78,17 @@ pub fn format_id(id: &SessionId) -> String {
 }
 
 /// Appends the id as 24 lowercase hex digits.
+/// `id` as 24 lowercase hex digits, without allocating.
+pub fn id_hex(id: &SessionId) -> [u8; 24] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 24];
+    for (index, &byte) in id.iter().enumerate() {
+        out[2 * index] = HEX[usize::from(byte >> 4)];
+        out[2 * index + 1] = HEX[usize::from(byte & 0x0f)];
+    }
+    out
+}
+
 pub fn write_id(id: &SessionId, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for &byte in id {

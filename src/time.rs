@@ -78,6 +78,29 @@ pub fn format_http_date(ms: u64, out: &mut String) {
     out.push_str(" GMT");
 }
 
+/// `ms` as RFC 3339 UTC with milliseconds, as 24 bytes: the allocation-free
+/// form of [`format_rfc3339_ms`] for the JSON writers.
+pub fn rfc3339_ms_bytes(ms: u64) -> [u8; 24] {
+    let ms = ms.min(TIMESTAMP_MS_MAX);
+    let (year, month, day) = civil_from_days(ms / MS_PER_DAY);
+    let time = ms % MS_PER_DAY;
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for place in (at..at + width).rev() {
+            out[place] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, time / MS_PER_HOUR);
+    put(14, 2, time / MS_PER_MINUTE % 60);
+    put(17, 2, time / MS_PER_SECOND % 60);
+    put(20, 3, time % MS_PER_SECOND);
+    out
+}
+
 /// Parses an RFC 3339 date-time into milliseconds since the Unix epoch.
 /// None for anything malformed, out of range, or outside 1970..=9999 (UTC).
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
@@ -222,6 +245,26 @@ fn push_digits(out: &mut String, value: u64, width: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_form_matches_the_string_form() {
+        for ms in [
+            0,
+            1,
+            999,
+            86_399_999,
+            951_782_400_000,
+            1_795_608_000_999,
+            TIMESTAMP_MS_MAX,
+            u64::MAX,
+        ] {
+            let bytes = rfc3339_ms_bytes(ms);
+            assert_eq!(
+                std::str::from_utf8(&bytes).ok(),
+                Some(rfc3339_ms(ms).as_str())
+            );
+        }
+    }
 
     #[test]
     fn http_dates() {

@@ -4,18 +4,16 @@
 //! the session object is the hottest answer of the server, and this keeps it
 //! one pass with no intermediate tree. serde_json still escapes every string.
 
-use crate::http::response::write_json_string;
+use crate::http::response::{write_decimal, write_json_string};
 use crate::log_ring::Entry;
-use crate::sessions::{write_id, Session, SessionId};
-use crate::time::format_rfc3339_ms;
+use crate::sessions::{id_hex, Session, SessionId};
+use crate::time::rfc3339_ms_bytes;
 use std::io::Write;
 
 /// Appends one session object.
 pub fn write_session(out: &mut Vec<u8>, session: &Session) {
-    let mut text = String::with_capacity(64);
     out.extend_from_slice(b"{\"id\":\"");
-    write_id(&session.id, &mut text);
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&id_hex(&session.id));
     out.extend_from_slice(b"\",\"appname\":");
     write_json_string(out, &session.appname);
     out.extend_from_slice(b",\"mode\":");
@@ -26,8 +24,12 @@ pub fn write_session(out: &mut Vec<u8>, session: &Session) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"metadata\":");
-    // A map of JSON values always serializes.
-    let _ = serde_json::to_writer(&mut *out, &session.metadata);
+    if session.metadata.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else {
+        // A map of JSON values always serializes.
+        let _ = serde_json::to_writer(&mut *out, &session.metadata);
+    }
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(session.status.as_str().as_bytes());
     out.extend_from_slice(b"\",\"created_at\":");
@@ -46,22 +48,20 @@ pub fn write_session(out: &mut Vec<u8>, session: &Session) {
         None => out.extend_from_slice(b"null"),
     }
     let log = &session.log;
-    let _ = write!(
-        out,
-        ",\"log\":{{\"count\":{},\"cursor\":{},\"dropped\":{}}}}}",
-        log.len(),
-        log.next_cursor(),
-        log.dropped()
-    );
+    out.extend_from_slice(b",\"log\":{\"count\":");
+    write_decimal(out, log.len() as u64);
+    out.extend_from_slice(b",\"cursor\":");
+    write_decimal(out, log.next_cursor());
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(out, log.dropped());
+    out.extend_from_slice(b"}}");
 }
 
 fn write_time(out: &mut Vec<u8>, ms: Option<u64>) {
     match ms {
         Some(ms) => {
-            let mut text = String::with_capacity(26);
-            format_rfc3339_ms(ms, &mut text);
             out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(&rfc3339_ms_bytes(ms));
             out.push(b'"');
         }
         None => out.extend_from_slice(b"null"),
@@ -78,10 +78,8 @@ pub fn session_body(session: &Session) -> Vec<u8> {
 
 /// Appends `"server_session":"<id>","sessions":[...]` (no braces).
 pub fn write_session_list_fields(out: &mut Vec<u8>, server_id: &SessionId, sessions: &[&Session]) {
-    let mut text = String::with_capacity(24);
-    write_id(server_id, &mut text);
     out.extend_from_slice(b"\"server_session\":\"");
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&id_hex(server_id));
     out.extend_from_slice(b"\",\"sessions\":[");
     for (index, session) in sessions.iter().enumerate() {
         if index > 0 {
@@ -114,7 +112,9 @@ pub fn sessions_message(now_ms: u64, server_id: &SessionId, sessions: &[&Session
 
 /// Appends one log entry object.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
-    let _ = write!(out, "{{\"cursor\":{},\"timestamp\":", entry.cursor);
+    out.extend_from_slice(b"{\"cursor\":");
+    write_decimal(out, entry.cursor);
+    out.extend_from_slice(b",\"timestamp\":");
     write_time(out, Some(entry.timestamp_ms));
     out.extend_from_slice(b",\"level\":\"");
     out.extend_from_slice(entry.level.as_str().as_bytes());
@@ -146,9 +146,7 @@ pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = Entry<
 /// inside a message are written as `\n` / `\r` so that one line stays one
 /// entry.
 pub fn write_entry_text(out: &mut Vec<u8>, entry: &Entry) {
-    let mut text = String::with_capacity(26);
-    format_rfc3339_ms(entry.timestamp_ms, &mut text);
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&rfc3339_ms_bytes(entry.timestamp_ms));
     out.push(b' ');
     out.extend_from_slice(entry.level.as_str().as_bytes());
     out.push(b' ');
@@ -173,12 +171,18 @@ pub struct PageEnd {
 
 /// Appends `,"cursor":N,"dropped":D,"more":B,"total":T}` after the entries.
 pub fn write_page_end(out: &mut Vec<u8>, end: &PageEnd) {
-    let _ = write!(
-        out,
-        ",\"cursor\":{},\"dropped\":{},\"more\":{},\"total\":{}}}",
-        end.cursor, end.dropped, end.more, end.total
-    );
-    out.push(b'\n');
+    out.extend_from_slice(b",\"cursor\":");
+    write_decimal(out, end.cursor);
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(out, end.dropped);
+    out.extend_from_slice(if end.more {
+        b",\"more\":true"
+    } else {
+        b",\"more\":false"
+    });
+    out.extend_from_slice(b",\"total\":");
+    write_decimal(out, end.total as u64);
+    out.extend_from_slice(b"}\n");
 }
 
 /// The WebSocket push `{"type":"log","session":ID,"entries":[...],...}`.
@@ -189,13 +193,15 @@ pub fn log_message<'a>(
     dropped: u64,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    let mut text = String::with_capacity(24);
-    write_id(session_id, &mut text);
     out.extend_from_slice(b"{\"type\":\"log\",\"session\":\"");
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&id_hex(session_id));
     out.extend_from_slice(b"\",\"entries\":");
     write_entries(&mut out, entries);
-    let _ = write!(out, ",\"cursor\":{cursor},\"dropped\":{dropped}}}");
+    out.extend_from_slice(b",\"cursor\":");
+    write_decimal(&mut out, cursor);
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(&mut out, dropped);
+    out.push(b'}');
     out
 }
 

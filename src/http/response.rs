@@ -5,7 +5,6 @@
 
 use crate::time::format_http_date;
 use std::cell::RefCell;
-use std::io::Write;
 
 /// One answer, before it is written.
 #[derive(Debug)]
@@ -55,9 +54,19 @@ impl Response {
 
 /// Writes `text` as a JSON string literal.
 pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // serde_json's escaping is correct for every input; writing to a Vec
-    // cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    let plain = text
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
+    if plain {
+        // Most names and messages need no escape: copy them as they are.
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json's escaping is correct for every input; writing to a
+        // Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
 }
 
 /// The reason phrase for each status code the server sends.
@@ -115,19 +124,23 @@ fn write_date(out: &mut Vec<u8>, now_ms: u64) {
 /// Appends the whole response to `out`. For HEAD (`head_only`) the headers
 /// describe the body that a GET would get, and no body follows.
 pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, now_ms: u64) {
+    // Hand-assembled rather than `write!`: this runs once per request.
     let status = response.status;
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
-         X-Content-Type-Options: nosniff\r\n",
-        reason(status),
-        response.content_type,
-        response.body.len()
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(response.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    write_decimal(out, response.body.len() as u64);
+    out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
     write_date(out, now_ms);
     for (name, value) in &response.headers {
-        let _ = write!(out, "{name}: {value}\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if response.close {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -138,12 +151,50 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
     }
 }
 
+/// Appends `value` in decimal.
+pub fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_and_strings() {
+        for value in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().into_bytes());
+        }
+        for text in [
+            "plain",
+            "",
+            "quote \" in",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "ünï",
+        ] {
+            let mut out = Vec::new();
+            write_json_string(&mut out, text);
+            let back: String = serde_json::from_slice(&out).expect("valid JSON string");
+            assert_eq!(back, text);
+        }
+    }
 
     #[test]
     fn error_body_is_json() {
