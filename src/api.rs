@@ -246,7 +246,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Splits the target into path and query.
 pub fn split_target(target: &str) -> (&str, &str) {
-    target.split_once('?').unwrap_or((target, ""))
+    // A byte search: `?` is ASCII, and this runs twice per request.
+    match target.bytes().position(|byte| byte == b'?') {
+        Some(index) => (&target[..index], &target[index + 1..]),
+        None => (target, ""),
+    }
 }
 
 /// Maps a path to its route; `Err` is the answer (404, or 400 for a bad id).

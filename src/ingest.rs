@@ -618,9 +618,15 @@ impl TextLines {
     /// Takes the next bytes of the body; emits every line they complete.
     pub fn feed(&mut self, bytes: &[u8], emit: &mut dyn FnMut(&str, bool)) {
         let mut rest = bytes;
-        while let Some(newline) = rest.iter().position(|&byte| byte == b'\n') {
-            self.keep(&rest[..newline]);
-            self.end_line(true, emit);
+        while let Some(newline) = find_newline(rest) {
+            if self.line.is_empty() && newline <= self.bytes_max {
+                // The whole line is in this piece: emit it from where it
+                // lies instead of copying it into `line` first.
+                emit_line(&rest[..newline], true, false, self.bytes_max, emit);
+            } else {
+                self.keep(&rest[..newline]);
+                self.end_line(true, emit);
+            }
             rest = &rest[newline + 1..];
         }
         self.keep(rest);
@@ -648,25 +654,84 @@ impl TextLines {
     }
 
     fn end_line(&mut self, newline: bool, emit: &mut dyn FnMut(&str, bool)) {
-        let mut raw = self.line.as_slice();
-        // When bytes were dropped the `\r` before the newline was among them.
-        if newline && !self.overflowed {
-            raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        }
-        if !raw.is_empty() {
-            let text = String::from_utf8_lossy(raw);
-            let (message, truncated) = cut_to(&text, self.bytes_max);
-            emit(message, truncated || self.overflowed);
-        }
+        emit_line(&self.line, newline, self.overflowed, self.bytes_max, emit);
         self.line.clear();
         self.overflowed = false;
     }
+}
+
+/// Emits one line's bytes (without its `\n`) as an entry, unless empty.
+fn emit_line(
+    raw: &[u8],
+    newline: bool,
+    overflowed: bool,
+    bytes_max: usize,
+    emit: &mut dyn FnMut(&str, bool),
+) {
+    let mut raw = raw;
+    // When bytes were dropped the `\r` before the newline was among them.
+    if newline && !overflowed {
+        raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    }
+    if raw.is_empty() {
+        return;
+    }
+    // Valid UTF-8 is the common case, and `from_utf8` checks it much faster
+    // than the lossy decoder walks it.
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
+    let (message, truncated) = cut_to(&text, bytes_max);
+    emit(message, truncated || overflowed);
+}
+
+/// The index of the first `\n`, eight bytes at a time (a word-wide
+/// compare in safe code; this search is most of ingest's work).
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let diff = u64::from_le_bytes(word) ^ NEWLINES;
+        if diff.wrapping_sub(ONES) & !diff & HIGHS != 0 {
+            return chunk
+                .iter()
+                .position(|&byte| byte == b'\n')
+                .map(|index| offset + index);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .map(|index| offset + index)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::rfc3339_ms;
+
+    #[test]
+    fn find_newline_agrees_with_a_plain_search() {
+        let mut input = vec![b'a'; 40];
+        assert_eq!(find_newline(&input), None);
+        for at in 0..input.len() {
+            input[at] = b'\n';
+            for start in 0..=at {
+                let want = input[start..].iter().position(|&byte| byte == b'\n');
+                assert_eq!(find_newline(&input[start..]), want, "at {at} start {start}");
+            }
+            input[at] = 0x8a; // a high byte that is not a newline
+        }
+        assert_eq!(find_newline(&input), None);
+    }
 
     fn render(result: Result<Vec<IngestedEntry>, IngestError>) -> String {
         match result {

@@ -148,11 +148,19 @@ pub struct Session {
     pub log: LogRing,
     /// Key of this session in `SessionTable::order`.
     created_seq: u64,
+    /// `metadata` serialized, kept in step with it by the table: reads of
+    /// a session far outnumber its updates.
+    metadata_json: String,
 }
 
 impl Session {
     pub fn is_active(&self) -> bool {
         self.status == Status::Active
+    }
+
+    /// The metadata as compact JSON.
+    pub fn metadata_json(&self) -> &str {
+        &self.metadata_json
     }
 }
 
@@ -777,12 +785,14 @@ impl SessionTable {
                 sessions_max: self.config.sessions_max,
             });
         }
+        let metadata_json = serialize_metadata(&metadata);
         let session = Session {
             id,
             appname,
             mode,
             jobid: fields.jobid.flatten(),
             metadata,
+            metadata_json,
             status: Status::Active,
             created_ms: now_ms,
             updated_ms: now_ms,
@@ -872,8 +882,14 @@ fn apply_update(
         session.jobid = jobid;
     }
     if let Some(metadata) = metadata {
+        session.metadata_json = serialize_metadata(&metadata);
         session.metadata = metadata;
     }
+}
+
+/// A map of JSON values always serializes; the fallback is never used.
+fn serialize_metadata(metadata: &Map<String, Value>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! allows it, at 23:59 UTC, and is read as `23:59:59.999Z`: Unix time has no
 //! leap seconds, and this keeps it after every other instant of that minute.
 
+use std::cell::Cell;
+
 /// The last instant that four year digits can write: 9999-12-31T23:59:59.999Z.
 pub const TIMESTAMP_MS_MAX: u64 = 253_402_300_799_999;
 
@@ -81,8 +83,21 @@ pub fn format_http_date(ms: u64, out: &mut String) {
 /// `ms` as RFC 3339 UTC with milliseconds, as 24 bytes: the allocation-free
 /// form of [`format_rfc3339_ms`] for the JSON writers.
 pub fn rfc3339_ms_bytes(ms: u64) -> [u8; 24] {
+    thread_local! {
+        /// The last day converted: nearly every time written is today.
+        static LAST_DAY: Cell<(u64, (u64, u64, u64))> = const { Cell::new((0, (1970, 1, 1))) };
+    }
     let ms = ms.min(TIMESTAMP_MS_MAX);
-    let (year, month, day) = civil_from_days(ms / MS_PER_DAY);
+    let days = ms / MS_PER_DAY;
+    let (year, month, day) = LAST_DAY.with(|last| {
+        let (cached_days, civil) = last.get();
+        if cached_days == days {
+            return civil;
+        }
+        let civil = civil_from_days(days);
+        last.set((days, civil));
+        civil
+    });
     let time = ms % MS_PER_DAY;
     let mut out = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut value: u64| {

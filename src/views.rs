@@ -24,12 +24,7 @@ pub fn write_session(out: &mut Vec<u8>, session: &Session) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"metadata\":");
-    if session.metadata.is_empty() {
-        out.extend_from_slice(b"{}");
-    } else {
-        // A map of JSON values always serializes.
-        let _ = serde_json::to_writer(&mut *out, &session.metadata);
-    }
+    out.extend_from_slice(session.metadata_json().as_bytes());
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(session.status.as_str().as_bytes());
     out.extend_from_slice(b"\",\"created_at\":");
