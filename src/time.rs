@@ -84,20 +84,31 @@ pub fn format_http_date(ms: u64, out: &mut String) {
 /// form of [`format_rfc3339_ms`] for the JSON writers.
 pub fn rfc3339_ms_bytes(ms: u64) -> [u8; 24] {
     thread_local! {
-        /// The last day converted: nearly every time written is today.
-        static LAST_DAY: Cell<(u64, (u64, u64, u64))> = const { Cell::new((0, (1970, 1, 1))) };
+        /// Recently written seconds, direct-mapped by second: a session's
+        /// times and the entries of one burst share a handful of seconds.
+        static SECONDS: Cell<[(u64, [u8; 24]); 4]> = const { Cell::new([(u64::MAX, [0; 24]); 4]) };
     }
     let ms = ms.min(TIMESTAMP_MS_MAX);
-    let days = ms / MS_PER_DAY;
-    let (year, month, day) = LAST_DAY.with(|last| {
-        let (cached_days, civil) = last.get();
-        if cached_days == days {
-            return civil;
+    let second = ms / MS_PER_SECOND;
+    let mut out = SECONDS.with(|cache| {
+        let mut seconds = cache.get();
+        let slot = (second % 4) as usize;
+        if seconds[slot].0 != second {
+            seconds[slot] = (second, format_second(second * MS_PER_SECOND));
+            cache.set(seconds);
         }
-        let civil = civil_from_days(days);
-        last.set((days, civil));
-        civil
+        seconds[slot].1
     });
+    let millis = ms % MS_PER_SECOND;
+    out[20] = b'0' + (millis / 100) as u8;
+    out[21] = b'0' + (millis / 10 % 10) as u8;
+    out[22] = b'0' + (millis % 10) as u8;
+    out
+}
+
+/// The 24 bytes of an RFC 3339 time with `.000` milliseconds.
+fn format_second(ms: u64) -> [u8; 24] {
+    let (year, month, day) = civil_from_days(ms / MS_PER_DAY);
     let time = ms % MS_PER_DAY;
     let mut out = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut value: u64| {
@@ -112,7 +123,6 @@ pub fn rfc3339_ms_bytes(ms: u64) -> [u8; 24] {
     put(11, 2, time / MS_PER_HOUR);
     put(14, 2, time / MS_PER_MINUTE % 60);
     put(17, 2, time / MS_PER_SECOND % 60);
-    put(20, 3, time % MS_PER_SECOND);
     out
 }
 

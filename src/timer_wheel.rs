@@ -21,6 +21,9 @@ pub struct TimerWheel<K> {
     /// The earliest deadline in each slot (u64::MAX when empty), so that
     /// finding the next due time never walks the timers themselves.
     slot_min_ms: Vec<u64>,
+    /// One bit per slot, set while the slot holds a timer, so that the
+    /// search for the next due slot skips 64 empty slots per step.
+    occupied: Vec<u64>,
     slot_ms: u64,
     /// Every slot before this tick has been processed; this one may hold
     /// timers due later within it.
@@ -35,6 +38,7 @@ impl<K: Copy> TimerWheel<K> {
         TimerWheel {
             slots: (0..slot_count).map(|_| Vec::new()).collect(),
             slot_min_ms: vec![u64::MAX; slot_count],
+            occupied: vec![0; slot_count.div_ceil(64)],
             slot_ms,
             next_tick: now_ms / slot_ms,
             timer_count: 0,
@@ -48,6 +52,7 @@ impl<K: Copy> TimerWheel<K> {
         let slot_index = self.slot_index(tick);
         self.slots[slot_index].push(Timer { deadline_ms, key });
         self.slot_min_ms[slot_index] = self.slot_min_ms[slot_index].min(deadline_ms);
+        self.occupied[slot_index / 64] |= 1 << (slot_index % 64);
         self.timer_count += 1;
     }
 
@@ -94,6 +99,9 @@ impl<K: Copy> TimerWheel<K> {
             }
         });
         self.slot_min_ms[slot_index] = slot_min_ms;
+        if slot.is_empty() {
+            self.occupied[slot_index / 64] &= !(1 << (slot_index % 64));
+        }
         self.timer_count -= before - slot.len();
         if slot.is_empty() && slot.capacity() > 64 {
             // A burst of timers must not pin its memory forever.
@@ -108,12 +116,26 @@ impl<K: Copy> TimerWheel<K> {
         if self.timer_count == 0 {
             return None;
         }
-        for step in 0..self.slots.len() as u64 {
+        let mut step = 0u64;
+        while step < self.slots.len() as u64 {
             let tick = self.next_tick + step;
-            let slot_min_ms = self.slot_min_ms[self.slot_index(tick)];
+            let slot_index = self.slot_index(tick);
+            let word = self.occupied[slot_index / 64] >> (slot_index % 64);
+            if word == 0 {
+                // No timer in the rest of this word's slots: jump past them.
+                step += 64 - (slot_index % 64) as u64;
+                continue;
+            }
+            let skip = u64::from(word.trailing_zeros());
+            if skip > 0 {
+                step += skip;
+                continue;
+            }
+            let slot_min_ms = self.slot_min_ms[slot_index];
             if slot_min_ms < (tick + 1) * self.slot_ms {
                 return Some(slot_min_ms.saturating_sub(now_ms));
             }
+            step += 1;
         }
         // Every timer is more than one rotation away: the earliest of them.
         let earliest_ms = self.slot_min_ms.iter().copied().min()?;
@@ -188,6 +210,39 @@ mod tests {
         let mut only_far = TimerWheel::new(10, 8, 0);
         only_far.schedule(1_000, 1);
         assert_eq!(only_far.next_wait_ms(0), Some(1_000));
+    }
+
+    #[test]
+    fn next_wait_matches_a_brute_force_search() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for _ in 0..200 {
+            let mut wheel = TimerWheel::new(10, 256, 0);
+            let mut deadlines = Vec::new();
+            let mut now_ms = 0;
+            for key in 0..random(40) as u32 {
+                let deadline_ms = now_ms + random(8_000);
+                wheel.schedule(deadline_ms, key);
+                deadlines.push(deadline_ms);
+                now_ms += random(300);
+                let mut expired = Vec::new();
+                wheel.advance(now_ms, &mut expired);
+                deadlines.retain(|&deadline_ms| deadline_ms > now_ms);
+                let wait = wheel.next_wait_ms(now_ms);
+                match deadlines.iter().min() {
+                    None => assert_eq!(wait, None),
+                    Some(&earliest_ms) => {
+                        let wait = wait.expect("armed");
+                        assert!(now_ms + wait <= earliest_ms, "late: {wait} vs {earliest_ms}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
