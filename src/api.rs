@@ -9,7 +9,7 @@
 
 use crate::assets::{self, Asset};
 use crate::config::Config;
-use crate::http::head::{BodyFraming, Method, RequestHead};
+use crate::http::head::{trim_ows, BodyFraming, Method, RequestHead};
 use crate::http::query::Query;
 use crate::http::response::{Response, CONTENT_TYPE_TEXT};
 use crate::ingest::{self, IngestedEntry};
@@ -227,11 +227,25 @@ impl App {
     }
 }
 
+/// The name part of a `Host` value (`name`, `name:port`, `[v6]`,
+/// `[v6]:port`). Anything after the name but a `:` and digits makes the
+/// whole value the "name", which then matches no allowed host.
 fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
+    let name_end = if host.starts_with('[') {
+        host.find(']').map_or(host.len(), |end| end + 1)
+    } else {
+        host.rfind(':').unwrap_or(host.len())
+    };
+    let rest = &host[name_end..];
+    let port_ok = rest.is_empty()
+        || rest
+            .strip_prefix(':')
+            .is_some_and(|port| port.len() <= 5 && port.bytes().all(|byte| byte.is_ascii_digit()));
+    if port_ok {
+        &host[..name_end]
+    } else {
+        host
     }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
 /// Compares without an early exit, so the time taken says nothing about
@@ -349,12 +363,7 @@ fn log_body_kind(content_type: Option<&str>) -> Option<LogBodyKind> {
     let Some(content_type) = content_type else {
         return Some(LogBodyKind::Text);
     };
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = trim_ows(content_type.split(';').next().unwrap_or("")).to_ascii_lowercase();
     match media.as_str() {
         // curl -d / --data-binary label their bodies as form data: for a
         // log they are text, and a form is just as cross-site as text/plain
@@ -413,7 +422,7 @@ fn check_length(head: &RequestHead, max: usize) -> Result<(), Response> {
 fn plan_json_body(head: &RequestHead, route: Route) -> Result<Plan, Response> {
     if head.method != Method::Delete {
         let json = head.content_type.as_deref().is_none_or(|content_type| {
-            let media = content_type.split(';').next().unwrap_or("").trim();
+            let media = trim_ows(content_type.split(';').next().unwrap_or(""));
             // curl -d labels everything as a form; the body is still JSON.
             media.eq_ignore_ascii_case("application/json")
                 || media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
@@ -805,7 +814,7 @@ fn wants_text(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
     let mut text = false;
     for media in accept.split(',') {
-        let media = media.split(';').next().unwrap_or("").trim();
+        let media = trim_ows(media.split(';').next().unwrap_or(""));
         if media.eq_ignore_ascii_case("application/json") {
             return false;
         }
@@ -910,6 +919,17 @@ mod tests {
         assert_eq!(strip_port("[::1]:8558"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
         assert_eq!(strip_port("127.0.0.1"), "127.0.0.1");
+    }
+
+    /// Found by fuzzing (seeds `host-port-junk`, `host-bracket-junk`): the
+    /// port was cut off without looking at it, so `localhost:evil` and
+    /// `[::1]evil.example` passed the DNS-rebinding check.
+    #[test]
+    fn junk_after_an_allowed_host_name_is_not_that_name() {
+        assert_eq!(strip_port("localhost:evil"), "localhost:evil");
+        assert_eq!(strip_port("[::1]evil.example"), "[::1]evil.example");
+        assert_eq!(strip_port("localhost:"), "localhost");
+        assert_eq!(strip_port("localhost:123456"), "localhost:123456");
     }
 
     #[test]

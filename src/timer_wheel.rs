@@ -238,7 +238,10 @@ mod tests {
                     None => assert_eq!(wait, None),
                     Some(&earliest_ms) => {
                         let wait = wait.expect("armed");
-                        assert!(now_ms + wait <= earliest_ms, "late: {wait} vs {earliest_ms}");
+                        assert!(
+                            now_ms + wait <= earliest_ms,
+                            "late: {wait} vs {earliest_ms}"
+                        );
                     }
                 }
             }

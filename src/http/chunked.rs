@@ -187,6 +187,21 @@ impl ChunkedDecoder {
     }
 }
 
+/// Skipping SP / HTAB on a byte slice.
+trait TrimBws {
+    fn trim_start_matches_bws(&self) -> &Self;
+}
+
+impl TrimBws for [u8] {
+    fn trim_start_matches_bws(&self) -> &[u8] {
+        let start = self
+            .iter()
+            .position(|&byte| byte != b' ' && byte != b'\t')
+            .unwrap_or(self.len());
+        &self[start..]
+    }
+}
+
 /// `1*HEXDIG` optionally followed by `;` extensions (ignored). At most 15
 /// hex digits, so the size always fits in a u64 with room to add.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
@@ -198,7 +213,9 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
     if digits.is_empty() || digits.len() > 15 {
         return Err(ChunkError::BadSize);
     }
-    let after_space = rest.trim_ascii_start();
+    // BWS is spaces and tabs only (RFC 9110 5.6.3); a form feed or any other
+    // byte here is not whitespace to a strict peer, so it is an error.
+    let after_space = rest.trim_start_matches_bws();
     if !after_space.is_empty() && after_space[0] != b';' {
         return Err(ChunkError::BadSize);
     }
@@ -260,6 +277,17 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(decode_all(input, 100).err(), Some(*expected), "{input:?}");
         }
+    }
+
+    /// Found by fuzzing (seed `size-formfeed`): `trim_ascii_start` took a
+    /// form feed after the size for whitespace.
+    #[test]
+    fn form_feed_after_chunk_size_is_refused() {
+        assert_eq!(
+            decode_all(b"5\x0c\r\nhello\r\n0\r\n\r\n", 100).err(),
+            Some(ChunkError::BadSize)
+        );
+        assert!(decode_all(b"5 \t;ext\r\nhello\r\n0\r\n\r\n", 100).is_ok());
     }
 
     #[test]

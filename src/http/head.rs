@@ -229,9 +229,17 @@ fn decide(request: &httparse::Request, head_size: usize) -> Result<RequestHead, 
     Ok(head)
 }
 
+/// `text` without leading and trailing SP / HTAB (RFC 9110 OWS).
+pub fn trim_ows(text: &str) -> &str {
+    text.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// A header value without its optional whitespace. OWS is SP and HTAB
+/// only (RFC 9110 5.6.3): `str::trim` would also drop Unicode spaces such as
+/// NBSP, and `chunked\u{a0}` would then pass for `chunked`.
 fn header_text<'a>(header: &httparse::Header<'a>) -> Result<&'a str, HeadError> {
     std::str::from_utf8(header.value)
-        .map(str::trim)
+        .map(trim_ows)
         .map_err(|_| HeadError::Malformed("header value is not UTF-8"))
 }
 
@@ -252,11 +260,11 @@ fn read_header(
         for coding in header_text(header)?.split(',') {
             fields
                 .transfer_codings
-                .push(coding.trim().to_ascii_lowercase());
+                .push(trim_ows(coding).to_ascii_lowercase());
         }
     } else if is("connection") {
         for option in header_text(header)?.split(',') {
-            let option = option.trim();
+            let option = trim_ows(option);
             fields.connection_close |= option.eq_ignore_ascii_case("close");
             fields.connection_keep_alive |= option.eq_ignore_ascii_case("keep-alive");
             fields.connection_upgrade |= option.eq_ignore_ascii_case("upgrade");
@@ -265,7 +273,7 @@ fn read_header(
         let text = header_text(header)?;
         fields.upgrade_websocket |= text
             .split(',')
-            .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"));
+            .any(|protocol| trim_ows(protocol).eq_ignore_ascii_case("websocket"));
     } else if is("expect") {
         fields.expect = Some(header_text(header)?.to_owned());
     } else {
@@ -434,6 +442,16 @@ mod tests {
             };
             assert_eq!(&got, expected, "headers {headers:?}");
         }
+    }
+
+    /// Found by fuzzing (seed `te-chunked-nbsp`): `str::trim` dropped a
+    /// trailing NBSP, so `chunked\u{a0}` framed a body as chunked.
+    #[test]
+    fn nbsp_after_a_transfer_coding_is_not_whitespace() {
+        let raw = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\u{a0}\r\n\r\n";
+        assert_eq!(refused(raw), HeadError::UnknownTransferCoding);
+        let tabbed = "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\tchunked \r\n\r\n";
+        assert_eq!(complete(tabbed).framing, BodyFraming::Chunked);
     }
 
     #[test]
