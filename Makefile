@@ -37,6 +37,12 @@ SOAK_SECS ?= 300
 soak:
 	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release --test it soak -- --nocapture
 
+## fuzz: every cargo-fuzz target for FUZZ_SECS seconds each (see fuzz/README.md).
+FUZZ_SECS ?= 30
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	./fuzz/run.sh $(FUZZ_SECS)
+
 ## bench: load and memory figures against nginx (about 2.5 min after the
 ## build; see BENCHMARKS.md). BENCH_ARGS=--build-time or --profile add more.
 bench:
