@@ -490,3 +490,56 @@ fn connections_beyond_the_limit_are_closed_at_once() {
             .is_some_and(|reply| reply.status == 200)
     }));
 }
+
+#[test]
+fn dashboard_is_served_from_memory_with_etag_and_csp() {
+    let server = TestServer::start(&[]);
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("Content-Security-Policy").expect("CSP");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(page.text().contains("app.js"));
+    for (path, content_type) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+        let reply = server.get(path);
+        assert_eq!(reply.status, 200, "{path}");
+        assert!(
+            reply
+                .header("Content-Type")
+                .unwrap_or("")
+                .starts_with(content_type),
+            "{path}"
+        );
+        let etag = reply.header("ETag").expect("ETag").to_owned();
+        let again = server.request("GET", path, &[("If-None-Match", &etag)], b"");
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty());
+    }
+}
+
+#[test]
+fn www_flag_serves_the_dashboard_from_disk() {
+    let dir = std::env::temp_dir().join(format!("sessions-lite-www-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>from disk</title>",
+    )
+    .expect("write");
+    let server = TestServer::start(&["--www", dir.to_str().expect("utf-8 path")]);
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("from disk"));
+    assert_eq!(
+        server.get("/app.js").status,
+        404,
+        "a file missing from --www is a 404"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
