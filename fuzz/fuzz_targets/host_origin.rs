@@ -7,8 +7,8 @@
 //! defences), for a server on 127.0.0.1 with `--allow-host` and
 //! `--allow-origin`, and one on an IPv6 address with neither:
 //! - a Host is refused (403, before anything else) exactly when it is not
-//!   an allowed name, alone or followed by `:` and a port (digits); no Host
-//!   passes only on HTTP/1.0;
+//!   an allowed name, alone or followed by `:` and a port (up to 5 digits);
+//!   no Host passes only on HTTP/1.0;
 //! - a write or upgrade is never let through with an `Origin` that is not
 //!   `http://HOST` or `https://HOST` (case-insensitive, trailing `/` aside)
 //!   for the request's own Host, nor an `--allow-origin`; an Origin refusal
@@ -158,18 +158,17 @@ fn check(server: &Server, kind: Built, head: &RequestHead) {
 }
 
 /// No Host (HTTP/1.0 only), or an allowed name, alone or with a port
-/// (RFC 3986: `host [ ":" *DIGIT ]`).
+/// (`host [ ":" port ]`, the port at most 5 digits: it is 16 bits).
 fn host_allowed(server: &Server, head: &RequestHead) -> bool {
     let Some(host) = &head.host else { return true };
     let host = host.to_ascii_lowercase();
+    let port_ok = |port: &str| port.len() <= 5 && port.bytes().all(|byte| byte.is_ascii_digit());
     server
         .host_names
         .iter()
         .any(|name| match host.strip_prefix(name.as_str()) {
             Some("") => true,
-            Some(rest) => rest
-                .strip_prefix(':')
-                .is_some_and(|port| port.bytes().all(|byte| byte.is_ascii_digit())),
+            Some(rest) => rest.strip_prefix(':').is_some_and(port_ok),
             None => false,
         })
 }
