@@ -218,7 +218,8 @@ impl fmt::Display for Quoted<'_> {
         let (kept, cut) = cut_to(self.0, ECHO_BYTES_MAX);
         write!(f, "{kept:?}")?;
         if cut {
-            f.write_str("...")?;
+            // Not "...": an error message never ends with a period.
+            f.write_str(" (cut)")?;
         }
         Ok(())
     }
@@ -718,6 +719,17 @@ mod tests {
     use super::*;
     use crate::time::rfc3339_ms;
 
+    /// Found by fuzzing (json_ingest): a long client string cut with "..."
+    /// at the end of an error made the message end with a period.
+    #[test]
+    fn an_error_quoting_a_cut_string_does_not_end_with_a_period() {
+        let body = format!("{{\"entries\": [], \"{}\": 1}}", "r".repeat(200));
+        let Err(error) = parse_json_body(body.as_bytes()) else {
+            panic!("a body with a field beside entries is refused");
+        };
+        assert!(!error.message().ends_with('.'), "{}", error.message());
+    }
+
     #[test]
     fn find_newline_agrees_with_a_plain_search() {
         let mut input = vec![b'a'; 40];
@@ -960,7 +972,7 @@ mod tests {
         check(
             &format!(r#"{{"message": "a", "level": "{long_name}"}}"#),
             &format!(
-                "400 entry 0: level \"{}\"... is not one of debug, info, warn, error",
+                "400 entry 0: level \"{}\" (cut) is not one of debug, info, warn, error",
                 "x".repeat(64)
             ),
         );
