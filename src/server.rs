@@ -237,7 +237,7 @@ impl Server {
         self.next_serial += 1;
         self.conns[slot] = Some(Conn::new(stream, self.next_serial, now_ms));
         self.app.connection_count += 1;
-        self.arm_timer(slot, now_ms);
+        self.arm_timer(slot);
     }
 
     /// A readiness event (or a revisit): read, process, write.
@@ -247,11 +247,11 @@ impl Server {
         };
         conn.hang_up_seen |= readiness.hang_up;
         let verdict = self.drive(slot, &mut conn, readiness, now_ms);
-        self.settle(slot, conn, verdict, now_ms);
+        self.settle(slot, conn, verdict);
     }
 
     /// Puts a connection back in its slot, or closes it.
-    fn settle(&mut self, slot: usize, mut conn: Conn, verdict: Verdict, now_ms: u64) {
+    fn settle(&mut self, slot: usize, mut conn: Conn, verdict: Verdict) {
         let finished = matches!(conn.state, ConnState::Closing) && conn.unsent() == 0;
         if verdict == Verdict::Close || finished {
             self.close(slot, conn);
@@ -273,13 +273,12 @@ impl Server {
                 },
             );
         }
-        let _ = now_ms;
         self.conns[slot] = Some(conn);
     }
 
-    fn arm_timer(&mut self, slot: usize, now_ms: u64) {
+    fn arm_timer(&mut self, slot: usize) {
         if let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) {
-            self.settle(slot, conn, Verdict::Keep, now_ms);
+            self.settle(slot, conn, Verdict::Keep);
         }
     }
 
@@ -568,7 +567,6 @@ impl Server {
             progress,
             sink,
         }));
-        let _ = slot;
     }
 
     /// Feeds input to the body being read; true when the request finished.
@@ -771,7 +769,7 @@ impl Server {
         } else {
             Verdict::Keep
         };
-        self.settle(slot, conn, verdict, now_ms);
+        self.settle(slot, conn, verdict);
     }
 
     /// The deadline of a connection's state has passed.

@@ -79,14 +79,7 @@ impl TestServer {
 
     /// A fresh connection with read/write deadlines.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
-        stream
-            .set_write_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
-        stream
+        connect_with_deadlines(self.addr)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -343,15 +336,8 @@ impl KeepAlive {
 
     /// A keep-alive client for a server address (usable from any thread).
     pub fn to(addr: SocketAddr) -> KeepAlive {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
-        stream
-            .set_write_timeout(Some(READ_TIMEOUT))
-            .expect("timeout");
         KeepAlive {
-            stream,
+            stream: connect_with_deadlines(addr),
             buffered: Vec::new(),
         }
     }
@@ -386,4 +372,16 @@ pub fn rss_kib_of(pid: u32) -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// A connection to `addr` with read and write deadlines.
+pub fn connect_with_deadlines(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .expect("timeout");
+    stream
+        .set_write_timeout(Some(READ_TIMEOUT))
+        .expect("timeout");
+    stream
 }
