@@ -20,6 +20,7 @@ use crate::sessions::{
     SessionTable, TableConfig, Upsert,
 };
 use crate::views::{self, PageEnd};
+use crate::ws_deflate::{self, Deflate};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -72,7 +73,12 @@ pub enum Plan {
     /// Append a plain-text body to this session's log as its lines arrive.
     TextLog(SessionId),
     /// Send `response` (101) and switch the connection to WebSocket.
-    Upgrade { response: Vec<u8>, echo: bool },
+    Upgrade {
+        response: Vec<u8>,
+        echo: bool,
+        /// permessage-deflate, when the client offered it acceptably.
+        deflate: Option<Deflate>,
+    },
 }
 
 /// What `finish` produced.
@@ -468,13 +474,24 @@ fn plan_upgrade(app: &App, head: &RequestHead, route: Route) -> Result<Plan, Res
         ));
     }
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let deflate = head
+        .websocket_extensions
+        .as_deref()
+        .and_then(ws_deflate::negotiate);
+    let extensions = deflate.map_or(String::new(), |deflate| {
+        format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            deflate.response_header()
+        )
+    });
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+         Sec-WebSocket-Accept: {accept}\r\n{extensions}\r\n"
     );
     Ok(Plan::Upgrade {
         response: response.into_bytes(),
         echo: route == Route::WsEcho,
+        deflate,
     })
 }
 

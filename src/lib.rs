@@ -21,3 +21,4 @@ pub mod time;
 pub mod timer_wheel;
 pub mod views;
 pub mod ws;
+pub mod ws_deflate;

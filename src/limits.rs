@@ -87,6 +87,13 @@ pub const WS_UNSENT_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// tungstenite's write buffer before it flushes to the socket.
 pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// Compressed bytes of one permessage-deflate message from a client: the
+/// message limit plus the worst case of stored blocks (5 bytes per 64 KiB)
+/// and then some. Over it: close 1009 without inflating.
+pub const WS_COMPRESSED_MESSAGE_BYTES_MAX: usize = WS_MESSAGE_BYTES_MAX + WS_MESSAGE_BYTES_MAX / 64;
+/// DEFLATE level of compressed session lists (1 = fastest; a 1,000-session
+/// list shrinks about 20:1 at level 1 and 28:1 at level 6, for 2.5x the time).
+pub const WS_DEFLATE_LEVEL: u8 = 1;
 /// A quiet WebSocket client gets a ping after this long.
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 /// A WebSocket client that has not answered a ping for this long is closed.
@@ -124,8 +131,5 @@ pub const INPUT_BUFFER_KEEP_BYTES: usize = 4 * 1024;
 /// under `CONN_OUTPUT_BYTES_HIGH` so a follower's backlog never stops the
 /// server reading that client (its pongs and messages).
 pub const WS_LOG_READ_AHEAD_BYTES_MAX: usize = 256 * 1024;
-/// Bytes of a shared session-list push copied into one client's output at
-/// a time: a slow client holds this much of the list, not a copy of it all.
-pub const WS_PUSH_COPY_BYTES: usize = 64 * 1024;
-const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX + WS_PUSH_COPY_BYTES < CONN_OUTPUT_BYTES_HIGH);
+const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX < CONN_OUTPUT_BYTES_HIGH);
 const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX < WS_UNSENT_BYTES_MAX);

@@ -401,43 +401,39 @@ impl Server {
 
     /// Writes until `WouldBlock`, done, or the per-event cap.
     fn write_out(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
-        if let ConnState::WebSocket(ws) = &mut conn.state {
-            if ws.fill_output(&mut conn.output, &mut conn.output_sent, &self.app, now_ms)
-                == ws::WsVerdict::Close
-            {
-                return Verdict::Close;
-            }
+        if self.refill_ws(conn, now_ms) == Verdict::Close {
+            return Verdict::Close;
         }
         let mut written_total = 0;
-        while conn.unsent() > 0 {
-            if written_total >= WRITE_BYTES_PER_EVENT_MAX {
+        loop {
+            let room = WRITE_BYTES_PER_EVENT_MAX - written_total;
+            // The connection's own output first; a WebSocket list push
+            // goes straight from its shared frame once that is drained.
+            let (bytes, from_push) = if conn.unsent() > 0 {
+                (&conn.output[conn.output_sent..], false)
+            } else if let Some(push) = ws_push_unsent(&conn.state) {
+                (push, true)
+            } else {
+                break;
+            };
+            if room == 0 {
                 self.revisit.push(slot);
                 break;
             }
-            let end = conn
-                .output
-                .len()
-                .min(conn.output_sent + WRITE_BYTES_PER_EVENT_MAX - written_total);
-            match conn.stream.write(&conn.output[conn.output_sent..end]) {
+            match conn.stream.write(&bytes[..bytes.len().min(room)]) {
                 Ok(0) => return Verdict::Close,
                 Ok(count) => {
-                    conn.output_sent += count;
                     written_total += count;
                     conn.last_activity_ms = now_ms;
-                    if conn.output_sent == conn.output.len() {
+                    if from_push {
                         if let ConnState::WebSocket(ws) = &mut conn.state {
-                            conn.output.clear();
-                            conn.output_sent = 0;
-                            if ws.fill_output(
-                                &mut conn.output,
-                                &mut conn.output_sent,
-                                &self.app,
-                                now_ms,
-                            ) == ws::WsVerdict::Close
-                            {
-                                return Verdict::Close;
-                            }
+                            ws.push_written(count);
                         }
+                    } else {
+                        conn.output_sent += count;
+                    }
+                    if conn.unsent() == 0 && self.refill_ws(conn, now_ms) == Verdict::Close {
+                        return Verdict::Close;
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -450,6 +446,21 @@ impl Server {
             self.revisit.push(slot);
         }
         Verdict::Keep
+    }
+
+    /// Tops up a WebSocket connection's output from its queue and pushes.
+    fn refill_ws(&self, conn: &mut Conn, now_ms: u64) -> Verdict {
+        let ConnState::WebSocket(ws) = &mut conn.state else {
+            return Verdict::Keep;
+        };
+        if conn.output_sent == conn.output.len() {
+            conn.output.clear();
+            conn.output_sent = 0;
+        }
+        match ws.fill_output(&mut conn.output, &mut conn.output_sent, &self.app, now_ms) {
+            ws::WsVerdict::Close => Verdict::Close,
+            ws::WsVerdict::Keep => Verdict::Keep,
+        }
     }
 
     /// Consumes buffered input: heads, bodies, WebSocket frames.
@@ -528,9 +539,14 @@ impl Server {
                 conn.queue(&response, head.method == Method::Head, now_ms);
                 return;
             }
-            Plan::Upgrade { response, echo } => {
+            Plan::Upgrade {
+                response,
+                echo,
+                deflate,
+            } => {
                 conn.output.extend_from_slice(&response);
-                conn.state = ConnState::WebSocket(Box::new(WsConn::new(echo, now_ms)));
+                let ws = WsConn::new(echo, deflate, now_ms);
+                conn.state = ConnState::WebSocket(Box::new(ws));
                 if let ConnState::WebSocket(ws) = &mut conn.state {
                     self.ws_hub
                         .join(slot, conn.serial, ws, &mut self.app, now_ms);
@@ -853,6 +869,14 @@ fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
+}
+
+/// The rest of a WebSocket list push in flight, if any.
+fn ws_push_unsent(state: &ConnState) -> Option<&[u8]> {
+    match state {
+        ConnState::WebSocket(ws) => ws.push_unsent(),
+        _ => None,
+    }
 }
 
 /// Feeds decoded body bytes to where they go.

@@ -31,6 +31,7 @@ use crate::limits::*;
 use crate::log_ring::{Entry, LogRing};
 use crate::sessions::{format_id, parse_id, ListFilter, SessionId};
 use crate::views;
+use crate::ws_deflate::{self, Deflate, InboundError, InboundFrames};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -168,8 +169,9 @@ struct Follow {
     due: bool,
 }
 
-/// A session-list push for one client: the frame shared by all clients,
-/// how much of it this client has been handed, and when it was offered.
+/// A session-list push for one client: the frame shared by all clients
+/// (of its kind: plain or compressed), how much of it this client's socket
+/// has taken, and when it was offered.
 struct Push {
     frame: Rc<Vec<u8>>,
     offset: usize,
@@ -186,6 +188,11 @@ impl Push {
 pub struct WsConn {
     pub echo: bool,
     socket: WebSocket<MemStream>,
+    /// permessage-deflate as agreed in the upgrade.
+    deflate: Option<Deflate>,
+    /// Undoes the client's compression before tungstenite reads (only
+    /// with `deflate`).
+    inbound: Option<Box<InboundFrames>>,
     /// The connection's serial (set on join), to name it in the server log.
     serial: u64,
     joined_ms: u64,
@@ -197,7 +204,8 @@ pub struct WsConn {
     follow_unnoted: bool,
     /// The newest list push not yet started (a newer one replaces it).
     push_next: Option<Push>,
-    /// The list push being copied out.
+    /// The list push being written: the socket takes it straight from the
+    /// shared frame, and nothing else is handed over until it is out.
     push_sending: Option<Push>,
     /// Set once the connection is ending: nothing new is sent, what is
     /// queued is flushed, and at this time it is dropped regardless.
@@ -207,10 +215,12 @@ pub struct WsConn {
 }
 
 impl WsConn {
-    pub fn new(echo: bool, now_ms: u64) -> WsConn {
+    pub fn new(echo: bool, deflate: Option<Deflate>, now_ms: u64) -> WsConn {
         WsConn {
             echo,
             socket: WebSocket::from_raw_socket(MemStream::default(), Role::Server, Some(config())),
+            deflate,
+            inbound: deflate.map(|_| Box::default()),
             serial: 0,
             joined_ms: now_ms,
             last_heard_ms: now_ms,
@@ -249,14 +259,37 @@ impl WsConn {
             return WsVerdict::Keep;
         }
         let stream = self.socket.get_mut();
-        stream.incoming.extend_from_slice(input);
+        let inbound_result = match &mut self.inbound {
+            Some(inbound) => inbound.feed(input, &mut stream.incoming),
+            None => {
+                stream.incoming.extend_from_slice(input);
+                Ok(())
+            }
+        };
         input.clear();
+        // What came before a bad compressed frame is still handled first.
         while self.ending_deadline_ms.is_none() {
             match self.socket.read() {
                 Ok(message) => self.on_message(message, app),
                 Err(Error::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => self.on_read_error(error, now_ms),
             }
+        }
+        if let (Err(error), None) = (inbound_result, self.ending_deadline_ms) {
+            let (code, reason) = match error {
+                InboundError::TooBig => (
+                    CloseCode::Size,
+                    format!("message exceeds {WS_MESSAGE_BYTES_MAX} bytes"),
+                ),
+                InboundError::Protocol(why) => {
+                    (CloseCode::Protocol, format!("protocol error: {why}"))
+                }
+                InboundError::Corrupt => (
+                    CloseCode::Invalid,
+                    "compressed message does not inflate".to_owned(),
+                ),
+            };
+            self.fail(code, &reason, now_ms);
         }
         if self.ending_deadline_ms.is_some() {
             let stream = self.socket.get_mut();
@@ -442,18 +475,13 @@ impl WsConn {
         self.end(now_ms, 0);
     }
 
-    /// Moves queued bytes into the server's output without splitting a
-    /// frame: a list push goes out in `WS_PUSH_COPY_BYTES` pieces, each once
-    /// the previous one is written, and nothing else may come between.
+    /// Moves queued frames into the server's output, and starts the next
+    /// list push once the output is drained. A push is never copied: the
+    /// server writes it from the shared frame (`push_unsent`), and nothing
+    /// is handed over while it is in flight, so frames never interleave.
     fn hand_over(&mut self, output: &mut Vec<u8>, output_sent: usize) {
         if self.push_sending.is_some() {
-            // The frame goes out whole before anything else may follow it.
-            if output.len() > output_sent {
-                return;
-            }
-            if !self.copy_push(output) {
-                return;
-            }
+            return;
         }
         let outgoing = &mut self.socket.get_mut().outgoing;
         output.extend_from_slice(outgoing);
@@ -462,26 +490,25 @@ impl WsConn {
             *outgoing = Vec::new();
         }
         if output.len() == output_sent {
-            if let Some(push) = self.push_next.take() {
-                self.push_sending = Some(push);
-                self.copy_push(output);
-            }
+            self.push_sending = self.push_next.take();
         }
     }
 
-    /// Copies the next piece of the list push; true once all of it is out.
-    fn copy_push(&mut self, output: &mut Vec<u8>) -> bool {
-        let Some(push) = &mut self.push_sending else {
-            return true;
-        };
-        let end = push.frame.len().min(push.offset + WS_PUSH_COPY_BYTES);
-        output.extend_from_slice(&push.frame[push.offset..end]);
-        push.offset = end;
-        if end < push.frame.len() {
-            return false;
+    /// The rest of the list push in flight, to be written as it is; only
+    /// once the server's own output for this client is drained.
+    pub fn push_unsent(&self) -> Option<&[u8]> {
+        let push = self.push_sending.as_ref()?;
+        Some(&push.frame[push.offset..])
+    }
+
+    /// The socket took `count` bytes of `push_unsent`.
+    pub fn push_written(&mut self, count: usize) {
+        if let Some(push) = &mut self.push_sending {
+            push.offset = (push.offset + count).min(push.frame.len());
+            if push.offset == push.frame.len() {
+                self.push_sending = None;
+            }
         }
-        self.push_sending = None;
-        true
     }
 
     /// Reads the followed log into `log` messages while the bytes queued in
@@ -536,7 +563,7 @@ impl WsConn {
     /// lists never pile up.
     fn offer_push(
         &mut self,
-        frame: &Rc<Vec<u8>>,
+        push: &mut ListPush,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
@@ -544,6 +571,7 @@ impl WsConn {
         if self.ending_deadline_ms.is_some() || self.echo {
             return;
         }
+        let compressed = self.deflate.is_some_and(|deflate| deflate.compressed_lists);
         let overdue = self
             .push_sending
             .as_ref()
@@ -553,7 +581,7 @@ impl WsConn {
             return self.cut_off(now_ms);
         }
         self.push_next = Some(Push {
-            frame: Rc::clone(frame),
+            frame: push.frame(compressed),
             offset: 0,
             offered_ms: now_ms,
         });
@@ -624,13 +652,63 @@ fn client_of(conn: &mut Conn, serial: u64) -> Option<&mut WsConn> {
     }
 }
 
-/// One session-list push, framed once for every client.
-fn list_push(app: &App, now_ms: u64) -> Rc<Vec<u8>> {
-    let sessions = app.sessions.list(ListFilter::All);
-    let payload = views::sessions_message(now_ms, &app.sessions.server_id(), &sessions);
+/// One session-list push: built and framed once for every client, and
+/// compressed once, the first time a client that takes it compressed asks.
+struct ListPush {
+    payload: Vec<u8>,
+    plain: Option<Rc<Vec<u8>>>,
+    deflated: Option<Rc<Vec<u8>>>,
+}
+
+impl ListPush {
+    fn new(app: &App, now_ms: u64) -> ListPush {
+        let sessions = app.sessions.list(ListFilter::All);
+        let payload = views::sessions_message(now_ms, &app.sessions.server_id(), &sessions);
+        ListPush {
+            payload,
+            plain: None,
+            deflated: None,
+        }
+    }
+
+    /// The whole frame, plain or compressed (RSV1 set).
+    fn frame(&mut self, compressed: bool) -> Rc<Vec<u8>> {
+        let payload = &self.payload;
+        let slot = if compressed {
+            &mut self.deflated
+        } else {
+            &mut self.plain
+        };
+        let frame = slot.get_or_insert_with(|| {
+            let frame = if compressed {
+                text_frame(&ws_deflate::compress_message(payload), true)
+            } else {
+                text_frame(payload, false)
+            };
+            Rc::new(frame)
+        });
+        Rc::clone(frame)
+    }
+}
+
+/// A final, unmasked text frame around `payload` (RFC 6455 5.2); RSV1
+/// marks it compressed.
+fn text_frame(payload: &[u8], rsv1: bool) -> Vec<u8> {
     let mut frame = Vec::with_capacity(payload.len() + 10);
-    push_frame(&mut frame, Data::Text, payload);
-    Rc::new(frame)
+    frame.push(0x80 | if rsv1 { 0x40 } else { 0 } | 0x1);
+    match payload.len() {
+        len @ 0..=125 => frame.push(len as u8),
+        len @ 126..=0xffff => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
 }
 
 /// Who gets pushes and who follows what, by (slot, serial). Connections
@@ -696,7 +774,7 @@ impl WsHub {
     /// that is still there.
     fn hand_out(
         targets: &[(usize, u64)],
-        push: &Rc<Vec<u8>>,
+        push: &mut ListPush,
         now_ms: u64,
         app: &App,
         conns: &mut [Option<Conn>],
@@ -745,8 +823,8 @@ pub fn on_sessions_changed(
         }
     }
     if !hub.joined.is_empty() {
-        let push = list_push(app, hub.joined_ms);
-        WsHub::hand_out(&hub.joined, &push, hub.joined_ms, app, conns, revisit);
+        let mut push = ListPush::new(app, hub.joined_ms);
+        WsHub::hand_out(&hub.joined, &mut push, hub.joined_ms, app, conns, revisit);
         hub.joined.clear();
     }
 }
@@ -767,8 +845,8 @@ pub fn on_push_tick(
     if hub.clients.is_empty() {
         return;
     }
-    let push = list_push(app, now_ms);
-    WsHub::hand_out(&hub.clients, &push, now_ms, app, conns, revisit);
+    let mut push = ListPush::new(app, now_ms);
+    WsHub::hand_out(&hub.clients, &mut push, now_ms, app, conns, revisit);
 }
 
 #[cfg(test)]
@@ -908,23 +986,105 @@ mod tests {
         App::new(config, addr, [7; 12], 0)
     }
 
-    fn frame_of(payload: &[u8]) -> Rc<Vec<u8>> {
-        let mut frame = Vec::new();
-        push_frame(&mut frame, Data::Text, payload.to_vec());
-        Rc::new(frame)
+    fn list_of(payload: &[u8]) -> ListPush {
+        ListPush {
+            payload: payload.to_vec(),
+            plain: None,
+            deflated: None,
+        }
     }
 
-    /// Hands the client's output over as if the socket took all of it.
+    /// Everything the client would send, as if the socket took all of it:
+    /// its output, and list pushes written from their shared frames.
     fn drain(ws: &mut WsConn, app: &App, now_ms: u64) -> (Vec<u8>, WsVerdict) {
-        let (mut output, mut sent) = (Vec::new(), 0);
-        let verdict = ws.fill_output(&mut output, &mut sent, app, now_ms);
-        (output, verdict)
+        let mut written = Vec::new();
+        loop {
+            let (mut output, mut sent) = (Vec::new(), 0);
+            let verdict = ws.fill_output(&mut output, &mut sent, app, now_ms);
+            written.extend_from_slice(&output);
+            let push = ws.push_unsent().map(<[u8]>::to_vec);
+            match push {
+                Some(push) if verdict == WsVerdict::Keep => {
+                    written.extend_from_slice(&push);
+                    ws.push_written(push.len());
+                }
+                _ => return (written, verdict),
+            }
+        }
+    }
+
+    #[test]
+    fn text_frames_match_tungstenite_framing() {
+        for len in [0, 1, 125, 126, 0xffff, 0x10000, 300_000] {
+            let payload = vec![b'a'; len];
+            let mut expected = Vec::new();
+            push_frame(&mut expected, Data::Text, payload.clone());
+            assert_eq!(text_frame(&payload, false), expected, "{len}");
+            let compressed = text_frame(&payload, true);
+            assert_eq!(compressed[0], expected[0] | 0x40, "RSV1");
+            assert_eq!(compressed[1..], expected[1..]);
+        }
+    }
+
+    #[test]
+    fn a_compressed_list_goes_only_to_clients_that_agreed() {
+        let app = app();
+        let deflate = ws_deflate::negotiate("permessage-deflate");
+        let small_window = ws_deflate::negotiate("permessage-deflate; server_max_window_bits=9");
+        let payload = br#"{"type":"sessions","sessions":[{"id":"1"},{"id":"2"},{"id":"3"}]}"#;
+        let mut push = list_of(payload);
+        let mut sent = Vec::new();
+        for agreed in [None, deflate, small_window] {
+            let mut ws = WsConn::new(false, agreed, 0);
+            ws.offer_push(&mut push, 0, 1_000, 1_000);
+            sent.push(drain(&mut ws, &app, 1_000).0);
+        }
+        assert_eq!(sent[0], text_frame(payload, false));
+        assert_eq!(sent[2], sent[0], "a window under 32 KiB gets it plain");
+        assert_eq!(sent[1][0], 0xc1, "FIN, RSV1, text");
+        let inflated = ws_deflate::inflate_message(&sent[1][2..], payload.len());
+        assert_eq!(inflated.as_deref(), Ok(&payload[..]));
+        // Framed once per kind, shared by every client of that kind.
+        assert!(push.plain.is_some() && push.deflated.is_some());
+    }
+
+    #[test]
+    fn a_compressed_follow_message_is_understood() {
+        let mut app = app();
+        let mut ws = WsConn::new(false, ws_deflate::negotiate("permessage-deflate"), 0);
+        let compressed = ws_deflate::compress_message(br#"{"type":"nonsense"}"#);
+        let mask = [9, 8, 7, 6];
+        let mut frame = vec![0xc1, 0x80 | compressed.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(compressed.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        assert_eq!(ws.on_input(&mut frame, &mut app, 10), WsVerdict::Keep);
+        let (output, _) = drain(&mut ws, &app, 10);
+        let text = String::from_utf8_lossy(&output);
+        assert!(text.contains("unknown message type"), "{text}");
+    }
+
+    #[test]
+    fn a_compressed_bomb_closes_1009() {
+        let mut app = app();
+        let mut ws = WsConn::new(false, ws_deflate::negotiate("permessage-deflate"), 0);
+        let bomb = ws_deflate::compress_message(&vec![b' '; WS_MESSAGE_BYTES_MAX + 1]);
+        let mut frame = vec![0xc1, 0x80 | 126];
+        frame.extend_from_slice(&(bomb.len() as u16).to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(&bomb);
+        ws.on_input(&mut frame, &mut app, 10);
+        let (output, _) = drain(&mut ws, &app, 10);
+        assert_eq!(
+            (output[0], &output[2..4]),
+            (0x88, &[0x03, 0xf1][..]),
+            "close 1009"
+        );
     }
 
     #[test]
     fn a_quiet_client_is_pinged_then_dropped() {
         let app = app();
-        let mut ws = WsConn::new(false, 1_000);
+        let mut ws = WsConn::new(false, None, 1_000);
         assert_eq!(ws.deadline_ms(), 1_000 + WS_PING_INTERVAL_MS);
         assert_eq!(ws.on_deadline(1_000 + WS_PING_INTERVAL_MS), WsVerdict::Keep);
         assert_eq!(
@@ -939,7 +1099,7 @@ mod tests {
     #[test]
     fn any_frame_from_the_client_counts_as_an_answer() {
         let mut app = app();
-        let mut ws = WsConn::new(false, 0);
+        let mut ws = WsConn::new(false, None, 0);
         assert_eq!(ws.on_deadline(WS_PING_INTERVAL_MS), WsVerdict::Keep);
         // A masked, empty pong.
         let mut pong = vec![0x8a, 0x80, 1, 2, 3, 4];
@@ -951,45 +1111,55 @@ mod tests {
     #[test]
     fn a_newer_list_replaces_one_not_started() {
         let app = app();
-        let mut ws = WsConn::new(false, 0);
-        let (old, new) = (frame_of(b"old"), frame_of(b"new"));
+        let mut ws = WsConn::new(false, None, 0);
+        let (mut old, mut new) = (list_of(b"old"), list_of(b"new"));
         // The socket is slow: 10 bytes still wait in the output.
-        ws.offer_push(&old, 10, 1_000, 1_000);
-        ws.offer_push(&new, 10, 1_000, 2_000);
+        ws.offer_push(&mut old, 10, 1_000, 1_000);
+        ws.offer_push(&mut new, 10, 1_000, 2_000);
         let (output, verdict) = drain(&mut ws, &app, 2_000);
-        assert_eq!((output, verdict), (new.to_vec(), WsVerdict::Keep));
+        assert_eq!(
+            (output, verdict),
+            (text_frame(b"new", false), WsVerdict::Keep)
+        );
         assert_eq!(drain(&mut ws, &app, 2_000).0, b"", "sent once");
     }
 
     #[test]
-    fn a_list_goes_out_in_pieces_with_nothing_between() {
+    fn a_list_is_written_from_the_shared_frame_with_nothing_between() {
         let app = app();
-        let mut ws = WsConn::new(false, 0);
-        let big = frame_of(&vec![b'x'; WS_PUSH_COPY_BYTES * 2]);
-        ws.offer_push(&big, 0, 1_000, 1_000);
-        let mut output = drain(&mut ws, &app, 1_000).0;
-        assert_eq!(output.len(), WS_PUSH_COPY_BYTES);
+        let mut ws = WsConn::new(false, None, 0);
+        let mut big = list_of(&vec![b'x'; 200_000]);
+        ws.offer_push(&mut big, 0, 1_000, 1_000);
+        let (mut output, mut sent) = (Vec::new(), 0);
+        ws.fill_output(&mut output, &mut sent, &app, 1_000);
+        assert!(output.is_empty(), "never copied into the output");
+        let frame = big.frame(false);
+        assert_eq!(ws.push_unsent(), Some(&frame[..]));
+        // The socket takes part of it; an error is queued meanwhile.
+        ws.push_written(70_000);
         ws.queue_error("meanwhile");
-        output.extend(drain(&mut ws, &app, 1_000).0);
-        output.extend(drain(&mut ws, &app, 1_000).0);
-        assert_eq!(&output[..big.len()], &big[..], "the list whole, first");
-        assert!(
-            output[big.len()..].starts_with(&[0x81]),
-            "then the error frame"
-        );
+        ws.fill_output(&mut output, &mut sent, &app, 1_000);
+        assert!(output.is_empty(), "nothing may interleave with the list");
+        assert_eq!(ws.push_unsent(), Some(&frame[70_000..]));
+        ws.push_written(frame.len() - 70_000);
+        assert_eq!(ws.push_unsent(), None);
+        ws.fill_output(&mut output, &mut sent, &app, 1_000);
+        assert!(output.starts_with(&[0x81]), "then the error frame");
     }
 
     #[test]
     fn a_client_still_holding_a_list_after_an_interval_is_cut_off() {
         let app = app();
-        let mut ws = WsConn::new(false, 0);
-        let big = frame_of(&vec![b'x'; WS_UNSENT_BYTES_MAX + WS_PUSH_COPY_BYTES]);
-        ws.offer_push(&big, 0, 1_000, 1_000);
-        drain(&mut ws, &app, 1_000);
+        let mut ws = WsConn::new(false, None, 0);
+        let mut big = list_of(&vec![b'x'; WS_UNSENT_BYTES_MAX + 100_000]);
+        ws.offer_push(&mut big, 0, 1_000, 1_000);
+        let (mut output, mut sent) = (Vec::new(), 0);
+        ws.fill_output(&mut output, &mut sent, &app, 1_000);
+        ws.push_written(64 * 1024);
         // Less than an interval later the rest does not count yet.
-        ws.offer_push(&big, 0, 1_000, 1_999);
+        ws.offer_push(&mut big, 0, 1_000, 1_999);
         assert!(ws.ending_deadline_ms.is_none());
-        ws.offer_push(&big, 0, 1_000, 2_000);
+        ws.offer_push(&mut big, 0, 1_000, 2_000);
         assert!(ws.ending_deadline_ms.is_some());
         assert_eq!(ws.deadline_ms(), 2_000, "dropped at once");
         assert_eq!(ws.on_deadline(2_000), WsVerdict::Close);

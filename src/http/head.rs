@@ -68,6 +68,9 @@ pub struct RequestHead {
     pub websocket_upgrade: bool,
     pub websocket_key: Option<String>,
     pub websocket_version: Option<String>,
+    /// Every `Sec-WebSocket-Extensions` value, joined with ", " (a list
+    /// header may be split over several lines).
+    pub websocket_extensions: Option<String>,
     /// Bytes of the head, including the blank line.
     pub head_size: usize,
 }
@@ -233,6 +236,7 @@ fn decide(request: &httparse::Request, head_size: usize) -> Result<RequestHead, 
         websocket_upgrade: false,
         websocket_key: None,
         websocket_version: None,
+        websocket_extensions: None,
         head_size,
     };
     let mut fields = Fields::default();
@@ -313,6 +317,16 @@ fn read_plain_header(header: &httparse::Header, head: &mut RequestHead) -> Resul
         &mut head.websocket_key
     } else if name.eq_ignore_ascii_case("sec-websocket-version") {
         &mut head.websocket_version
+    } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+        let text = header_text(header)?;
+        match &mut head.websocket_extensions {
+            Some(joined) => {
+                joined.push_str(", ");
+                joined.push_str(text);
+            }
+            None => head.websocket_extensions = Some(text.to_owned()),
+        }
+        return Ok(());
     } else {
         return Ok(());
     };
@@ -602,5 +616,19 @@ mod tests {
         assert!(head.websocket_upgrade);
         assert_eq!(head.websocket_key.as_deref(), Some("abc"));
         assert_eq!(head.websocket_version.as_deref(), Some("13"));
+        assert_eq!(head.websocket_extensions, None);
+    }
+
+    #[test]
+    fn websocket_extension_lines_are_joined_into_one_list() {
+        let head = complete(
+            "GET /sessions/ws HTTP/1.1\r\nHost: x\r\n\
+             Sec-WebSocket-Extensions: x-frame\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
+        );
+        assert_eq!(
+            head.websocket_extensions.as_deref(),
+            Some("x-frame, permessage-deflate; client_max_window_bits")
+        );
     }
 }
