@@ -407,17 +407,28 @@ websocket_clients() {
     on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$WS_PREFIX" "$WS_SESSIONS"
     sleep 0.5
     result ws_rss_before_kib "$(rss_kib "$SERVER_PID")"
-    # The size of one session-list push, as a client sees it.
-    timeout 30 taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" --clients 1 \
-        --warmup-secs 0.3 --secs 1 >"$OUT/ws-one.out" 2>&1 || true
-    result ws_push_bytes "$(awk -F= '$1 == "bytes_per_s" { b = $2 } $1 == "messages_per_s" { m = $2 }
-        END { if (m > 0) printf "%.0f", b / m; else print "n/a" }' "$OUT/ws-one.out")"
-    timeout $((WS_WINDOW_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
-        --clients "$WS_CLIENTS" --warmup-secs 2 --secs "$WS_WINDOW_S" --connect-timeout-secs 30 \
-        --expect-per-sec $((1000 / WS_INTERVAL_MS)) --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" \
-        >"$OUT/ws.out" 2>&1 || true
-    sed 's/^/ws_/' "$OUT/ws.out" | grep -E '^ws_[a-z_0-9]+=' >>"$RESULTS" || true
-    grep -E 'messages_per_s|clients_at_rate|server_cpu_share|first_error' "$OUT/ws.out" >&2 || true
+    # Two runs on the same server: clients without extensions (every list
+    # 364 KB), then clients that offer permessage-deflate as browsers do.
+    # Results: ws_* and wsz_*.
+    local prefix flags
+    for prefix in ws wsz; do
+        flags=()
+        [ "$prefix" = wsz ] && flags=(--deflate)
+        # The size of one session-list push, as a client sees it.
+        timeout 30 taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" --clients 1 \
+            --warmup-secs 0.3 --secs 1 "${flags[@]}" >"$OUT/$prefix-one.out" 2>&1 || true
+        result "${prefix}_push_bytes" "$(awk -F= '$1 == "bytes_per_s" { b = $2 } $1 == "messages_per_s" { m = $2 }
+            END { if (m > 0) printf "%.0f", b / m; else print "n/a" }' "$OUT/$prefix-one.out")"
+        timeout $((WS_WINDOW_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
+            --clients "$WS_CLIENTS" --warmup-secs 2 --secs "$WS_WINDOW_S" --connect-timeout-secs 30 \
+            --expect-per-sec $((1000 / WS_INTERVAL_MS)) --expect-sessions "$WS_SESSIONS" \
+            --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" "${flags[@]}" \
+            >"$OUT/$prefix.out" 2>&1 || true
+        sed "s/^/${prefix}_/" "$OUT/$prefix.out" | grep -E "^${prefix}_[a-z_0-9]+=" >>"$RESULTS" || true
+        grep -E 'messages_per_s|clients_at_rate|server_cpu_share|verified_messages|first_error' \
+            "$OUT/$prefix.out" >&2 || true
+        sleep 1
+    done
     stop "$SERVER_PID"
 }
 

@@ -11,6 +11,13 @@
 //! window and prints one `key=value` line per figure, including the
 //! server's CPU time and RSS over the window (from `/proc/PID`).
 //!
+//! `--deflate` offers permessage-deflate as Chromium does
+//! (`permessage-deflate; client_max_window_bits`) and needs the server to
+//! accept it. The first `--verify-clients` clients (default 5) keep every
+//! data message whole, inflate it when it is compressed, and check that it
+//! is a `sessions` message listing at least `--expect-sessions` sessions:
+//! proof that pushes arrive in full, not just frame headers.
+//!
 //! Without `--addr` (as under `cargo test --all-targets` or `cargo bench`)
 //! it prints its usage and exits 0.
 
@@ -24,7 +31,8 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 usage: ws_load --addr IP:PORT [--path /sessions/ws] [--clients N] [--secs S]
                [--warmup-secs S] [--connect-timeout-secs S] [--expect-per-sec R]
-               [--server-pid PID] [--clk-tck HZ]";
+               [--server-pid PID] [--clk-tck HZ] [--deflate]
+               [--verify-clients N] [--expect-sessions N]";
 
 /// Bytes read per `read` call; one buffer shared by every client.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
@@ -50,6 +58,9 @@ struct Options {
     expect_per_sec: f64,
     server_pid: Option<u32>,
     clk_tck: f64,
+    deflate: bool,
+    verify_clients: usize,
+    expect_sessions: usize,
 }
 
 fn parsed<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -70,11 +81,18 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         expect_per_sec: 10.0,
         server_pid: None,
         clk_tck: 100.0,
+        deflate: false,
+        verify_clients: 5,
+        expect_sessions: 0,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if !flag.starts_with("--") || flag == "--bench" {
             continue; // what cargo passes to bench targets
+        }
+        if flag == "--deflate" {
+            options.deflate = true;
+            continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -89,6 +107,8 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
             "--expect-per-sec" => options.expect_per_sec = parsed(flag, value)?,
             "--server-pid" => options.server_pid = Some(parsed(flag, value)?),
             "--clk-tck" => options.clk_tck = parsed(flag, value)?,
+            "--verify-clients" => options.verify_clients = parsed(flag, value)?,
+            "--expect-sessions" => options.expect_sessions = parsed(flag, value)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -101,6 +121,9 @@ struct Fed {
     messages: u64,
     close_code: Option<u16>,
     ping_payload: Option<Vec<u8>>,
+    /// Whole data messages, kept only by a verifying reader: (RSV1 of the
+    /// first frame, payload).
+    kept: Vec<(bool, Vec<u8>)>,
 }
 
 /// Incremental reader of server frames: headers are parsed, payloads
@@ -114,6 +137,12 @@ struct FrameReader {
     opcode: u8,
     fin: bool,
     control: Vec<u8>,
+    /// permessage-deflate was agreed: RSV1 may be set on a first frame.
+    deflate: bool,
+    /// Keep data payloads (for `--verify-clients`).
+    keep: bool,
+    message: Vec<u8>,
+    message_rsv1: bool,
 }
 
 fn header_size(byte1: u8) -> usize {
@@ -133,6 +162,8 @@ impl FrameReader {
                 let take = (self.payload_left.min(data.len() as u64)) as usize;
                 if self.opcode >= 8 && self.control.len() + take <= CONTROL_PAYLOAD_BYTES_MAX {
                     self.control.extend_from_slice(&data[..take]);
+                } else if self.keep && self.opcode < 8 {
+                    self.message.extend_from_slice(&data[..take]);
                 }
                 data = &data[take..];
                 self.payload_left -= take as u64;
@@ -165,11 +196,17 @@ impl FrameReader {
         if header[1] & 0x80 != 0 {
             return Err("the server sent a masked frame".into());
         }
-        if header[0] & 0x70 != 0 {
+        let rsv1 = header[0] & 0x40 != 0;
+        let opcode = header[0] & 0x0f;
+        let rsv1_allowed = self.deflate && (opcode == 1 || opcode == 2);
+        if header[0] & 0x30 != 0 || rsv1 && !rsv1_allowed {
             return Err("the server set reserved bits".into());
         }
+        if opcode == 1 || opcode == 2 {
+            self.message_rsv1 = rsv1;
+        }
         self.fin = header[0] & 0x80 != 0;
-        self.opcode = header[0] & 0x0f;
+        self.opcode = opcode;
         self.payload_left = match header[1] & 0x7f {
             126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
             127 => u64::from_be_bytes(header[2..10].try_into().expect("8 length bytes")),
@@ -187,7 +224,13 @@ impl FrameReader {
     fn on_frame_end(&mut self, fed: &mut Fed) {
         self.in_payload = false;
         match self.opcode {
-            0..=2 if self.fin => fed.messages += 1,
+            0..=2 if self.fin => {
+                fed.messages += 1;
+                if self.keep {
+                    let message = std::mem::take(&mut self.message);
+                    fed.kept.push((self.message_rsv1, message));
+                }
+            }
             8 => {
                 let code = match self.control.get(..2) {
                     Some(code) => u16::from_be_bytes([code[0], code[1]]),
@@ -220,6 +263,8 @@ struct Client {
     frames: FrameReader,
     /// Data messages completed while the window is open.
     messages: u64,
+    /// Messages this client checked whole (only verifying clients).
+    verified: u64,
 }
 
 /// A base64 `Sec-WebSocket-Key`: 16 bytes that differ per client.
@@ -249,15 +294,73 @@ fn websocket_key(seed: u64) -> String {
     key
 }
 
+/// What Chromium offers.
+const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
 fn handshake_request(options: &Options, seed: u64) -> Vec<u8> {
+    let extensions = if options.deflate {
+        format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+    } else {
+        String::new()
+    };
     format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
         options.path,
         options.addr,
         websocket_key(seed)
     )
     .into_bytes()
+}
+
+/// Checks one whole data message of a verifying client: inflated if
+/// compressed, a `sessions` message with at least `expect_sessions`.
+fn verify_message(rsv1: bool, payload: &[u8], expect_sessions: usize) -> Result<(), String> {
+    let inflated;
+    let text = if rsv1 {
+        let mut input = payload.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let flags = miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_HAS_MORE_INPUT
+            | miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+        // Start at 1 MiB (a 1,000-session list is 364 KB) and retry bigger:
+        // zeroing a huge buffer per message would slow the load generator.
+        let mut room = 1 << 20;
+        let (mut output, produced) = loop {
+            let mut decompressor = miniz_oxide::inflate::core::DecompressorOxide::new();
+            let mut output = vec![0; room];
+            let (status, _, produced) = miniz_oxide::inflate::core::decompress(
+                &mut decompressor,
+                &input,
+                &mut output,
+                0,
+                flags,
+            );
+            match status {
+                miniz_oxide::inflate::TINFLStatus::HasMoreOutput if room < 1 << 30 => room *= 4,
+                status if (status as i8) < 0 => {
+                    return Err(format!(
+                        "a compressed message does not inflate ({status:?})"
+                    ))
+                }
+                _ => break (output, produced),
+            }
+        };
+        output.truncate(produced);
+        inflated = output;
+        &inflated[..]
+    } else {
+        payload
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|error| format!("a message is not JSON: {error}"))?;
+    let listed = value["sessions"].as_array().map_or(0, Vec::len);
+    if value["type"] != "sessions" || listed < expect_sessions {
+        return Err(format!(
+            "a message is not a list of {expect_sessions} sessions (type {}, {listed} listed)",
+            value["type"]
+        ));
+    }
+    Ok(())
 }
 
 /// A masked pong frame (client frames must be masked; a zero key is valid).
@@ -273,6 +376,7 @@ struct Totals {
     closed: usize,
     first_error: Option<String>,
     bytes_in_window: u64,
+    expect_sessions: usize,
 }
 
 impl Totals {
@@ -333,6 +437,16 @@ fn on_data(client: &mut Client, data: &[u8], totals: &mut Totals, counting: bool
             totals.fail(client, format!("handshake answered {line:?}"));
             return;
         }
+        if client.frames.deflate {
+            let head = String::from_utf8_lossy(&client.head[..end]).to_ascii_lowercase();
+            if !head.contains("\r\nsec-websocket-extensions: permessage-deflate") {
+                totals.fail(
+                    client,
+                    "the server did not accept permessage-deflate".into(),
+                );
+                return;
+            }
+        }
         rest = client.head.split_off(end + 4);
         client.head = Vec::new();
         client.phase = Phase::Open;
@@ -347,6 +461,13 @@ fn on_data(client: &mut Client, data: &[u8], totals: &mut Totals, counting: bool
     if counting {
         client.messages += fed.messages;
         totals.bytes_in_window += data.len() as u64;
+    }
+    for (rsv1, message) in &fed.kept {
+        if let Err(error) = verify_message(*rsv1, message, totals.expect_sessions) {
+            totals.fail(client, error);
+            return;
+        }
+        client.verified += 1;
     }
     if let Some(payload) = fed.ping_payload {
         client.output.extend_from_slice(&pong_frame(&payload));
@@ -420,6 +541,7 @@ fn run(options: &Options) -> io::Result<()> {
         closed: 0,
         first_error: None,
         bytes_in_window: 0,
+        expect_sessions: options.expect_sessions,
     };
     let started = Instant::now();
     for index in 0..options.clients {
@@ -435,8 +557,13 @@ fn run(options: &Options) -> io::Result<()> {
             output: handshake_request(options, index as u64),
             output_sent: 0,
             head: Vec::new(),
-            frames: FrameReader::default(),
+            frames: FrameReader {
+                deflate: options.deflate,
+                keep: index < options.verify_clients,
+                ..FrameReader::default()
+            },
             messages: 0,
+            verified: 0,
         });
     }
     let mut buffer = vec![0u8; READ_BUFFER_BYTES];
@@ -535,6 +662,13 @@ fn run(options: &Options) -> io::Result<()> {
     println!("clients_at_rate={}", clients_over(AT_RATE_SHARE_MIN));
     println!("clients_full={}", clients_over(FULL_RATE_SHARE_MIN));
     println!("expect_per_client_per_s={}", options.expect_per_sec);
+    println!("deflate={}", options.deflate);
+    let verifying = options.verify_clients.min(options.clients);
+    println!("verified_clients={verifying}");
+    println!(
+        "verified_messages={}",
+        clients.iter().map(|client| client.verified).sum::<u64>()
+    );
     if let (Some((cpu_start, _)), Some((cpu_end, rss_kib))) = (usage_at_start.0, server_end) {
         println!("server_cpu_s={:.2}", cpu_end - cpu_start);
         println!("server_cpu_share={:.3}", (cpu_end - cpu_start) / window_s);
@@ -596,6 +730,28 @@ fn self_check() {
         assert_eq!(fed.ping_payload.as_deref(), Some(&b"p"[..]));
         assert_eq!(fed.close_code, Some(1000));
     }
+    // RSV1 only after permessage-deflate was agreed, and only on data.
+    let mut fed = Fed::default();
+    assert!(FrameReader::default().feed(&[0xc1, 0], &mut fed).is_err());
+    let mut deflating = FrameReader {
+        deflate: true,
+        keep: true,
+        ..FrameReader::default()
+    };
+    let list = br#"{"type":"sessions","sessions":[{"id":"a"},{"id":"b"}]}"#;
+    let compressed = miniz_oxide::deflate::compress_to_vec(list, 6);
+    let mut frame = vec![0xc1, compressed.len() as u8];
+    frame.extend_from_slice(&compressed);
+    assert!(deflating.feed(&frame, &mut fed).is_ok());
+    let (rsv1, kept) = &fed.kept[0];
+    assert!(*rsv1);
+    assert_eq!(verify_message(*rsv1, kept, 2), Ok(()));
+    assert!(verify_message(*rsv1, kept, 3).is_err());
+    assert!(verify_message(false, b"[]", 0).is_err());
+    assert!(
+        deflating.feed(&[0xc9, 0], &mut fed).is_err(),
+        "RSV1 on a ping"
+    );
     let mut fed = Fed::default();
     assert!(FrameReader::default().feed(&[0x81, 0x82], &mut fed).is_ok());
     assert!(FrameReader::default()

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd) || exit 2
 cd "$root" || exit 2
 export RUSTC_BOOTSTRAP=1
 
-targets="head framing chunked text_lines json_ingest ndjson_ingest query host_origin session_body rfc3339 ws_message"
+targets="head framing chunked text_lines json_ingest ndjson_ingest query host_origin session_body rfc3339 ws_message ws_deflate"
 
 # -s none: no sanitizer (the crate forbids unsafe code), about 7x the
 # executions of ASan. Debug assertions and overflow checks stay on.

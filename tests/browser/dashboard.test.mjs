@@ -126,6 +126,43 @@ describe('dashboard', { timeout: TEST_TIMEOUT_MS * 20 }, () => {
     await closePage(view);
   });
 
+  test('Chromium agrees permessage-deflate: compressed lists and commands both work', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const id = await createSession();
+    await http.appendText(id, 'deflate-one\ndeflate-two\n');
+    const view = await openDashboard();
+    // A socket of the page's own, to read what Chromium agreed.
+    const seen = await view.page.evaluate(
+      (session) =>
+        new Promise((resolve, reject) => {
+          const ws = new WebSocket(`ws://${location.host}/sessions/ws`);
+          const result = { extensions: null, lists: 0, log: null };
+          const timer = setTimeout(() => reject(new Error(JSON.stringify(result))), 10000);
+          ws.onopen = () => {
+            result.extensions = ws.extensions;
+            // Chromium compresses what it sends once the extension is agreed.
+            ws.send(JSON.stringify({ type: 'follow', session, cursor: 0 }));
+          };
+          ws.onmessage = (event) => {
+            const message = JSON.parse(event.data);
+            if (message.type === 'sessions' && message.sessions.some((s) => s.id === session)) result.lists += 1;
+            if (message.type === 'log') result.log = message.entries.map((e) => e.message);
+            if (result.lists > 0 && result.log) {
+              clearTimeout(timer);
+              ws.close();
+              resolve(result);
+            }
+          };
+          ws.onerror = () => reject(new Error('socket error'));
+        }),
+      id,
+    );
+    assert.match(seen.extensions, /^permessage-deflate/, 'extension agreed');
+    assert.match(seen.extensions, /client_no_context_takeover/);
+    assert.ok(seen.lists >= 1, 'a compressed list was read');
+    assert.deepEqual(seen.log, ['deflate-one', 'deflate-two']);
+    await closePage(view);
+  });
+
   test("server's own session is selected on load and its log shows the start line", { timeout: TEST_TIMEOUT_MS }, async () => {
     const { server_session: serverId } = await http.list('active');
     assert.match(serverId, /^[0-9a-f]{24}$/);

@@ -10,3 +10,4 @@ mod http_engine;
 mod simulation;
 mod soak;
 mod ws;
+mod ws_deflate;
