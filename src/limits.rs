@@ -31,6 +31,9 @@ pub const JSON_DEPTH_MAX: usize = 32;
 pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
 /// Trailer section after the last chunk, in bytes. Over it: 431 and close.
 pub const TRAILER_BYTES_MAX: usize = 4 * 1024;
+/// A dashboard file built into the binary, uncompressed: the most a request
+/// without gzip makes the server inflate. A larger file fails the build.
+pub const ASSET_BYTES_MAX: usize = 256 * 1024;
 
 /// Open client connections. Beyond it new ones are accepted and closed.
 pub const CONNECTIONS_MAX: usize = 10_000;

@@ -59,6 +59,8 @@ pub struct RequestHead {
     pub content_type: Option<String>,
     pub authorization: Option<String>,
     pub accept: Option<String>,
+    /// Every `Accept-Encoding` value, joined with ", " (a list header).
+    pub accept_encoding: Option<String>,
     pub if_none_match: Option<String>,
     pub framing: BodyFraming,
     pub expect_continue: bool,
@@ -229,6 +231,7 @@ fn decide(request: &httparse::Request, head_size: usize) -> Result<RequestHead, 
         content_type: None,
         authorization: None,
         accept: None,
+        accept_encoding: None,
         if_none_match: None,
         framing: BodyFraming::None,
         expect_continue: false,
@@ -318,19 +321,26 @@ fn read_plain_header(header: &httparse::Header, head: &mut RequestHead) -> Resul
     } else if name.eq_ignore_ascii_case("sec-websocket-version") {
         &mut head.websocket_version
     } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-        let text = header_text(header)?;
-        match &mut head.websocket_extensions {
-            Some(joined) => {
-                joined.push_str(", ");
-                joined.push_str(text);
-            }
-            None => head.websocket_extensions = Some(text.to_owned()),
-        }
-        return Ok(());
+        return join_list(&mut head.websocket_extensions, header_text(header)?);
+    } else if name.eq_ignore_ascii_case("accept-encoding") {
+        return join_list(&mut head.accept_encoding, header_text(header)?);
     } else {
         return Ok(());
     };
     *slot = Some(header_text(header)?.to_owned());
+    Ok(())
+}
+
+/// Appends one line of a list header: several lines of one field are one
+/// comma-separated list (RFC 9110 5.3).
+fn join_list(joined: &mut Option<String>, text: &str) -> Result<(), HeadError> {
+    match joined {
+        Some(joined) => {
+            joined.push_str(", ");
+            joined.push_str(text);
+        }
+        None => *joined = Some(text.to_owned()),
+    }
     Ok(())
 }
 
@@ -629,6 +639,19 @@ mod tests {
         assert_eq!(
             head.websocket_extensions.as_deref(),
             Some("x-frame, permessage-deflate; client_max_window_bits")
+        );
+    }
+
+    #[test]
+    fn accept_encoding_lines_are_joined_into_one_list() {
+        let head = complete(
+            "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\
+             accept-encoding:  gzip;q=0.5 \r\n\r\n",
+        );
+        assert_eq!(head.accept_encoding.as_deref(), Some("br, gzip;q=0.5"));
+        assert_eq!(
+            complete("GET / HTTP/1.1\r\nHost: x\r\n\r\n").accept_encoding,
+            None
         );
     }
 }

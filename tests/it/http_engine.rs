@@ -523,6 +523,146 @@ fn dashboard_is_served_from_memory_with_etag_and_csp() {
     }
 }
 
+/// One exchange through `curl -i` with `args`: status, headers as sent,
+/// and the body as curl hands it on (decoded when `--compressed`).
+fn curl(server: &TestServer, path: &str, args: &[&str]) -> Reply {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-i"])
+        .args(args)
+        .arg(server.url(path))
+        .output()
+        .expect("curl");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "curl {args:?} {path}: {stderr}");
+    let head_end = find(&output.stdout, b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8_lossy(&output.stdout[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok());
+    Reply {
+        status: status.unwrap_or_else(|| panic!("status line {status_line:?}")),
+        headers: lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect(),
+        body: output.stdout[head_end..].to_vec(),
+    }
+}
+
+fn content_length(reply: &Reply) -> usize {
+    let value = reply.header("Content-Length").expect("Content-Length");
+    value.parse().expect("decimal Content-Length")
+}
+
+/// What a client gets for `path` with and without gzip: the same bytes as
+/// `www/file_name`, each representation with its own ETag that revalidates.
+fn check_dashboard_file_over_curl(server: &TestServer, path: &str, file_name: &str) {
+    let www = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+    let on_disk = std::fs::read(www.join(file_name)).expect("www file");
+    let plain = curl(server, path, &[]);
+    assert_eq!(plain.status, 200, "{path}");
+    assert_eq!(plain.header("Content-Encoding"), None, "{path}");
+    assert_eq!(plain.header("Vary"), Some("Accept-Encoding"), "{path}");
+    assert!(
+        plain.body == on_disk,
+        "{path}: not the bytes of www/{file_name}"
+    );
+    let gzipped = curl(server, path, &["--compressed"]);
+    assert_eq!(gzipped.status, 200, "{path}");
+    assert_eq!(gzipped.header("Content-Encoding"), Some("gzip"), "{path}");
+    assert_eq!(gzipped.header("Vary"), Some("Accept-Encoding"), "{path}");
+    assert_eq!(gzipped.header("X-Content-Type-Options"), Some("nosniff"));
+    assert!(
+        gzipped.header("Content-Security-Policy").is_some(),
+        "{path}"
+    );
+    assert!(
+        gzipped.body == on_disk,
+        "{path}: gzip does not decode to www/{file_name}"
+    );
+    let gzip_size = content_length(&gzipped);
+    assert!(
+        gzip_size < on_disk.len() / 2,
+        "{path}: {gzip_size} bytes gzipped"
+    );
+
+    let etag = plain.header("ETag").expect("ETag");
+    let gzip_etag = gzipped.header("ETag").expect("ETag");
+    assert_ne!(etag, gzip_etag, "{path}: two representations, one ETag");
+    for (args, wanted) in [(&[][..], etag), (&["--compressed"][..], gzip_etag)] {
+        let if_none_match = format!("If-None-Match: {wanted}");
+        let again = curl(server, path, &[args, &["-H", &if_none_match]].concat());
+        assert_eq!(again.status, 304, "{path} {args:?}");
+        assert_eq!(again.header("ETag"), Some(wanted), "{path}");
+        assert_eq!(again.header("Vary"), Some("Accept-Encoding"), "{path}");
+        assert!(again.body.is_empty());
+    }
+    // The gzip ETag names other bytes than a client without gzip would get.
+    let crossed = curl(
+        server,
+        path,
+        &["-H", &format!("If-None-Match: {gzip_etag}")],
+    );
+    assert_eq!(crossed.status, 200, "{path}");
+    assert!(crossed.body == on_disk);
+
+    let refused = curl(server, path, &["-H", "Accept-Encoding: gzip;q=0"]);
+    assert_eq!(refused.header("Content-Encoding"), None, "{path}");
+    assert_eq!(refused.header("ETag"), Some(etag), "{path}");
+    assert!(refused.body == on_disk, "{path}");
+
+    // HEAD announces the length GET sends, for either representation.
+    assert_eq!(content_length(&curl(server, path, &["-I"])), on_disk.len());
+    let head_gzipped = curl(server, path, &["-I", "--compressed"]);
+    assert_eq!(head_gzipped.header("Content-Encoding"), Some("gzip"));
+    assert_eq!(content_length(&head_gzipped), gzip_size, "{path}");
+}
+
+#[test]
+fn curl_gets_the_dashboard_gzipped_only_when_it_asks() {
+    if !has_curl() {
+        panic!("curl is required for the black-box tests (make test installs it)");
+    }
+    let server = TestServer::start(&[]);
+    for (path, file_name) in [
+        ("/", "index.html"),
+        ("/index.html", "index.html"),
+        ("/app.js", "app.js"),
+        ("/style.css", "style.css"),
+    ] {
+        check_dashboard_file_over_curl(&server, path, file_name);
+    }
+}
+
+#[test]
+fn gzip_is_negotiated_from_every_accept_encoding_line() {
+    let server = TestServer::start(&[]);
+    let gzip_magic: &[u8] = &[0x1f, 0x8b];
+    let cases: &[(&[(&str, &str)], bool)] = &[
+        (&[("Accept-Encoding", "br, GZIP;q=0.5")], true),
+        (
+            &[("Accept-Encoding", "br"), ("Accept-Encoding", "x-gzip")],
+            true,
+        ),
+        (&[("Accept-Encoding", "*")], true),
+        (&[("Accept-Encoding", "gzip;q=0.000")], false),
+        (&[("Accept-Encoding", "*, gzip;q=0")], false),
+        (&[("Accept-Encoding", "identity")], false),
+        (&[("Accept-Encoding", "")], false),
+        (&[], false),
+    ];
+    for (headers, gzipped) in cases {
+        let reply = server.request("GET", "/app.js", headers, b"");
+        assert_eq!(reply.status, 200, "{headers:?}");
+        let encoding = reply.header("Content-Encoding");
+        assert_eq!(encoding == Some("gzip"), *gzipped, "{headers:?}");
+        assert_eq!(reply.body.starts_with(gzip_magic), *gzipped, "{headers:?}");
+    }
+}
+
 #[test]
 fn www_flag_serves_the_dashboard_from_disk() {
     let dir = std::env::temp_dir().join(format!("sessions-lite-www-{}", std::process::id()));
@@ -536,6 +676,13 @@ fn www_flag_serves_the_dashboard_from_disk() {
     let page = server.get("/");
     assert_eq!(page.status, 200);
     assert!(page.text().contains("from disk"));
+    let asked_for_gzip = server.request("GET", "/", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(
+        asked_for_gzip.header("Content-Encoding"),
+        None,
+        "--www is never gzipped"
+    );
+    assert_eq!(asked_for_gzip.body, page.body);
     assert_eq!(
         server.get("/app.js").status,
         404,
