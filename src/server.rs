@@ -537,6 +537,13 @@ impl Server {
                 }
                 return;
             }
+            Plan::Buffer { route, .. } if head.framing == BodyFraming::None => {
+                // Nothing to read (every GET): answer now, without a
+                // body-reading state to box and step through.
+                let outcome = api::finish(&mut self.app, &head, route, &[], now_ms);
+                self.conclude(slot, conn, &head, outcome, now_ms);
+                return;
+            }
             Plan::Buffer { route, .. } => BodySink::Buffer {
                 route,
                 body: Vec::new(),
@@ -614,7 +621,6 @@ impl Server {
 
     fn finish_request(&mut self, slot: usize, conn: &mut Conn, body: BodyRead, now_ms: u64) {
         let BodyRead { head, sink, .. } = body;
-        let head_only = head.method == Method::Head;
         let outcome = match sink {
             BodySink::Buffer { route, body } => {
                 api::finish(&mut self.app, &head, route, &body, now_ms)
@@ -641,9 +647,22 @@ impl Server {
                 Outcome::Answer(response)
             }
         };
+        self.conclude(slot, conn, &head, outcome, now_ms);
+    }
+
+    /// Queues the answer to a request, or parks it.
+    fn conclude(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        head: &RequestHead,
+        outcome: Outcome,
+        now_ms: u64,
+    ) {
+        let head_only = head.method == Method::Head;
         match outcome {
             Outcome::Answer(mut response) => {
-                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 response.close |= !head.keep_alive;
                 conn.queue(&response, head_only, now_ms);
             }
