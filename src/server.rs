@@ -489,29 +489,35 @@ impl Server {
         if conn.head_started_ms.is_none() {
             conn.head_started_ms = Some(now_ms);
         }
-        let head = match parse_head(&conn.input) {
-            Ok(HeadParse::Partial) => return false,
-            Ok(HeadParse::Complete(head)) => head,
+        // The head borrows from the input: the input leaves the connection
+        // while the request starts, and comes back without the head.
+        let input = std::mem::take(&mut conn.input);
+        let (consumed, progressed) = match parse_head(&input) {
+            Ok(HeadParse::Partial) => (0, false),
+            Ok(HeadParse::Complete(head)) => {
+                conn.head_started_ms = None;
+                let head_size = head.head_size;
+                let plan = api::plan(&self.app, &head);
+                self.start_request(slot, conn, head, plan, now_ms);
+                (head_size, true)
+            }
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
-                conn.input.clear();
                 conn.queue(&response, false, now_ms);
-                return false;
+                (input.len(), false)
             }
         };
-        conn.input.drain(..head.head_size);
-        conn.head_started_ms = None;
-        let plan = api::plan(&self.app, &head);
-        self.start_request(slot, conn, head, plan, now_ms);
-        true
+        conn.input = input;
+        conn.input.drain(..consumed);
+        progressed
     }
 
     fn start_request(
         &mut self,
         slot: usize,
         conn: &mut Conn,
-        head: Box<RequestHead>,
+        head: RequestHead<'_>,
         plan: Plan,
         now_ms: u64,
     ) {
@@ -570,7 +576,7 @@ impl Server {
             conn.output.extend_from_slice(CONTINUE);
         }
         conn.state = ConnState::ReadingBody(Box::new(BodyRead {
-            head,
+            head: head.into_owned(),
             progress,
             sink,
         }));
