@@ -492,14 +492,13 @@ impl Server {
         // The head borrows from the input: the input leaves the connection
         // while the request starts, and comes back without the head.
         let input = std::mem::take(&mut conn.input);
-        let (consumed, progressed) = match parse_head(&input) {
+        let (consumed, progressed) = match &parse_head(&input) {
             Ok(HeadParse::Partial) => (0, false),
             Ok(HeadParse::Complete(head)) => {
                 conn.head_started_ms = None;
-                let head_size = head.head_size;
-                let plan = api::plan(&self.app, &head);
+                let plan = api::plan(&self.app, head);
                 self.start_request(slot, conn, head, plan, now_ms);
-                (head_size, true)
+                (head.head_size, true)
             }
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
@@ -517,13 +516,13 @@ impl Server {
         &mut self,
         slot: usize,
         conn: &mut Conn,
-        head: RequestHead<'_>,
+        head: &RequestHead<'_>,
         plan: Plan,
         now_ms: u64,
     ) {
         let sink = match plan {
             Plan::Answer(mut response) => {
-                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 // An announced body that we did not read: its bytes would
                 // be taken for the next request, so the connection ends.
                 if head.framing != BodyFraming::None && head.framing != BodyFraming::Length(0)
@@ -546,8 +545,8 @@ impl Server {
             Plan::Buffer { route, .. } if head.framing == BodyFraming::None => {
                 // Nothing to read (every GET): answer now, without a
                 // body-reading state to box and step through.
-                let outcome = api::finish(&mut self.app, &head, route, &[], now_ms);
-                self.conclude(slot, conn, &head, outcome, now_ms);
+                let outcome = api::finish(&mut self.app, head, route, &[], now_ms);
+                self.conclude(slot, conn, head, outcome, now_ms);
                 return;
             }
             Plan::Buffer { route, .. } => BodySink::Buffer {
@@ -576,7 +575,7 @@ impl Server {
             conn.output.extend_from_slice(CONTINUE);
         }
         conn.state = ConnState::ReadingBody(Box::new(BodyRead {
-            head: head.into_owned(),
+            head: head.clone().into_owned(),
             progress,
             sink,
         }));
