@@ -208,7 +208,7 @@ def print_memory(env, figures, lines):
     lines.append("| what | figure |")
     lines.append("| --- | ---: |")
     lines.append("| RSS idle (fresh server) | %s |" % fmt_mib(figures["rss_idle"]))
-    lines.append("| RSS under load (peak during the GET run) | %s |" % fmt_mib(figures["rss_load"]))
+    lines.append("| RSS under load (peak, VmHWM, after the GET run) | %s |" % fmt_mib(figures["rss_load"]))
     lines.append("| RSS after load (1 s after the GET runs) | %s |" % fmt_mib(figures["rss_after"]))
     lines.append("| RSS at the end (holding the ingest test's 64 full rings) | %s |"
                  % fmt_mib(figures["rss_end"]))
