@@ -47,18 +47,20 @@ impl Route {
         }
     }
 
+    /// The same answer as a look-up in `allowed_methods` (a test checks
+    /// that), without splitting a string on every request.
     fn allows(self, method: Method) -> bool {
-        let name = match method {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Other => return false,
-        };
-        self.allowed_methods()
-            .split(", ")
-            .any(|allowed| allowed == name)
+        match method {
+            Method::Get => true,
+            Method::Head => !matches!(self, Route::WebSocket | Route::WsEcho),
+            Method::Post => matches!(
+                self,
+                Route::SessionList | Route::Session(_) | Route::SessionLog(_)
+            ),
+            Method::Put => matches!(self, Route::Session(_) | Route::SessionLog(_)),
+            Method::Delete => matches!(self, Route::Session(_)),
+            Method::Other => false,
+        }
     }
 }
 
@@ -189,9 +191,11 @@ impl App {
             // Only HTTP/1.0 gets here without a Host: nothing to rebind.
             return true;
         };
-        let host = host.to_ascii_lowercase();
-        let name = strip_port(&host);
-        self.host_names.iter().any(|allowed| *allowed == name)
+        // The allowed names are lowercase; compare without a lowercase copy.
+        let name = strip_port(host);
+        self.host_names
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(name))
     }
 
     /// No `Origin`, the server's own origin, or an `--allow-origin`.
@@ -929,6 +933,47 @@ pub fn log_refusal(app: &mut App, head: Option<&RequestHead>, response: &Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allows_agrees_with_allowed_methods() {
+        let id = [1; 12];
+        let routes = [
+            Route::Asset(Asset::Index),
+            Route::Health,
+            Route::SessionList,
+            Route::Session(id),
+            Route::SessionLog(id),
+            Route::WebSocket,
+            Route::WsEcho,
+        ];
+        let methods = [
+            (Method::Get, "GET"),
+            (Method::Head, "HEAD"),
+            (Method::Post, "POST"),
+            (Method::Put, "PUT"),
+            (Method::Delete, "DELETE"),
+        ];
+        for route in routes {
+            let listed: Vec<&str> = route.allowed_methods().split(", ").collect();
+            for (method, name) in methods {
+                assert_eq!(
+                    route.allows(method),
+                    listed.contains(&name),
+                    "{route:?} {name}"
+                );
+            }
+            assert!(!route.allows(Method::Other));
+        }
+    }
+
+    #[test]
+    fn host_names_are_case_insensitive() {
+        let config = crate::config::Config::default();
+        let app = App::new(config, "127.0.0.1:1".parse().expect("addr"), [0; 12], 0);
+        assert!(app.host_allowed(Some("LocalHost:80")));
+        assert!(app.host_allowed(Some("127.0.0.1")));
+        assert!(!app.host_allowed(Some("evil.example")));
+    }
 
     #[test]
     fn host_port_is_stripped() {

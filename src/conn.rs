@@ -53,7 +53,7 @@ pub enum BodySink {
 
 /// A request whose body is being read.
 pub struct BodyRead {
-    pub head: Box<RequestHead>,
+    pub head: RequestHead<'static>,
     pub progress: BodyProgress,
     pub sink: BodySink,
 }

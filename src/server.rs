@@ -500,35 +500,40 @@ impl Server {
         if conn.head_started_ms.is_none() {
             conn.head_started_ms = Some(now_ms);
         }
-        let head = match parse_head(&conn.input) {
-            Ok(HeadParse::Partial) => return false,
-            Ok(HeadParse::Complete(head)) => head,
+        // The head borrows from the input: the input leaves the connection
+        // while the request starts, and comes back without the head.
+        let input = std::mem::take(&mut conn.input);
+        let (consumed, progressed) = match &parse_head(&input) {
+            Ok(HeadParse::Partial) => (0, false),
+            Ok(HeadParse::Complete(head)) => {
+                conn.head_started_ms = None;
+                let plan = api::plan(&self.app, head);
+                self.start_request(slot, conn, head, plan, now_ms);
+                (head.head_size, true)
+            }
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
-                conn.input.clear();
                 conn.queue(&response, false, now_ms);
-                return false;
+                (input.len(), false)
             }
         };
-        conn.input.drain(..head.head_size);
-        conn.head_started_ms = None;
-        let plan = api::plan(&self.app, &head);
-        self.start_request(slot, conn, head, plan, now_ms);
-        true
+        conn.input = input;
+        conn.input.drain(..consumed);
+        progressed
     }
 
     fn start_request(
         &mut self,
         slot: usize,
         conn: &mut Conn,
-        head: Box<RequestHead>,
+        head: &RequestHead<'_>,
         plan: Plan,
         now_ms: u64,
     ) {
         let sink = match plan {
             Plan::Answer(mut response) => {
-                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 // An announced body that we did not read: its bytes would
                 // be taken for the next request, so the connection ends.
                 if head.framing != BodyFraming::None && head.framing != BodyFraming::Length(0)
@@ -551,6 +556,13 @@ impl Server {
                     self.ws_hub
                         .join(slot, conn.serial, ws, &mut self.app, now_ms);
                 }
+                return;
+            }
+            Plan::Buffer { route, .. } if head.framing == BodyFraming::None => {
+                // Nothing to read (every GET): answer now, without a
+                // body-reading state to box and step through.
+                let outcome = api::finish(&mut self.app, head, route, &[], now_ms);
+                self.conclude(slot, conn, head, outcome, now_ms);
                 return;
             }
             Plan::Buffer { route, .. } => BodySink::Buffer {
@@ -579,7 +591,7 @@ impl Server {
             conn.output.extend_from_slice(CONTINUE);
         }
         conn.state = ConnState::ReadingBody(Box::new(BodyRead {
-            head,
+            head: head.clone().into_owned(),
             progress,
             sink,
         }));
@@ -630,7 +642,6 @@ impl Server {
 
     fn finish_request(&mut self, slot: usize, conn: &mut Conn, body: BodyRead, now_ms: u64) {
         let BodyRead { head, sink, .. } = body;
-        let head_only = head.method == Method::Head;
         let outcome = match sink {
             BodySink::Buffer { route, body } => {
                 api::finish(&mut self.app, &head, route, &body, now_ms)
@@ -657,9 +668,22 @@ impl Server {
                 Outcome::Answer(response)
             }
         };
+        self.conclude(slot, conn, &head, outcome, now_ms);
+    }
+
+    /// Queues the answer to a request, or parks it.
+    fn conclude(
+        &mut self,
+        slot: usize,
+        conn: &mut Conn,
+        head: &RequestHead,
+        outcome: Outcome,
+        now_ms: u64,
+    ) {
+        let head_only = head.method == Method::Head;
         match outcome {
             Outcome::Answer(mut response) => {
-                api::log_refusal_if_error(&mut self.app, &head, &response, now_ms);
+                api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 response.close |= !head.keep_alive;
                 conn.queue(&response, head_only, now_ms);
             }

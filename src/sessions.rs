@@ -24,6 +24,7 @@
 //! **Invariant:** every session is in `sessions` and `order`; exactly the
 //! ended ones are in `ended`; the server's own session is always active.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
@@ -151,6 +152,12 @@ pub struct Session {
     /// `metadata` serialized, kept in step with it by the table: reads of
     /// a session far outnumber its updates.
     metadata_json: String,
+    /// The session object as `views` writes it, up to its log figures:
+    /// filled by the first read after a change, emptied by the table on
+    /// create, update and end (the only changes to the fields it holds).
+    /// A GET or a WebSocket list push then copies it instead of rendering
+    /// six strings and three timestamps again.
+    rendered: OnceCell<Box<[u8]>>,
 }
 
 impl Session {
@@ -161,6 +168,18 @@ impl Session {
     /// The metadata as compact JSON.
     pub fn metadata_json(&self) -> &str {
         &self.metadata_json
+    }
+
+    /// The rendered session object up to its log figures, rendered by
+    /// `render` when the session changed since the last read.
+    pub fn rendered(&self, render: impl FnOnce(&Session) -> Vec<u8>) -> &[u8] {
+        self.rendered
+            .get_or_init(|| render(self).into_boxed_slice())
+    }
+
+    /// Forgets the rendered object: the next read renders it again.
+    fn changed(&mut self) {
+        self.rendered = OnceCell::new();
     }
 }
 
@@ -682,6 +701,7 @@ impl SessionTable {
         session.ended_ms = Some(now_ms);
         session.end_reason = Some(reason);
         session.updated_ms = now_ms;
+        session.changed();
         self.active_count -= 1;
         self.ended.push_back(id);
         self.evict_over_max();
@@ -793,6 +813,7 @@ impl SessionTable {
             jobid: fields.jobid.flatten(),
             metadata,
             metadata_json,
+            rendered: OnceCell::new(),
             status: Status::Active,
             created_ms: now_ms,
             updated_ms: now_ms,
@@ -840,6 +861,7 @@ impl SessionTable {
         apply_update(session, fields.appname, fields.mode, fields.jobid, metadata);
         session.updated_ms = now_ms;
         session.last_activity_ms = now_ms;
+        session.changed();
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! Written by hand into byte buffers rather than through `Serialize` structs:
 //! the session object is the hottest answer of the server, and this keeps it
 //! one pass with no intermediate tree. serde_json still escapes every string.
+//! A session keeps its rendered object between changes (`Session::rendered`).
 
 use crate::http::response::{write_decimal, write_json_string};
 use crate::log_ring::Entry;
@@ -10,8 +11,32 @@ use crate::sessions::{id_hex, Session, SessionId};
 use crate::time::rfc3339_ms_bytes;
 use std::io::Write;
 
-/// Appends one session object.
+/// Appends one session object: the part that changes only on create,
+/// update and end from the session's cache, then the log figures, which
+/// change with every append.
 pub fn write_session(out: &mut Vec<u8>, session: &Session) {
+    let fields = session.rendered(render_session_fields);
+    // A stale cache would show here in every debug-build test.
+    debug_assert_eq!(fields, &render_session_fields(session)[..]);
+    out.extend_from_slice(fields);
+    let log = &session.log;
+    out.extend_from_slice(b",\"log\":{\"count\":");
+    write_decimal(out, log.len() as u64);
+    out.extend_from_slice(b",\"cursor\":");
+    write_decimal(out, log.next_cursor());
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(out, log.dropped());
+    out.extend_from_slice(b"}}");
+}
+
+/// The session object from `{` up to (not including) `,"log":`.
+fn render_session_fields(session: &Session) -> Vec<u8> {
+    let mut out = Vec::with_capacity(320);
+    write_session_fields(&mut out, session);
+    out
+}
+
+fn write_session_fields(out: &mut Vec<u8>, session: &Session) {
     out.extend_from_slice(b"{\"id\":\"");
     out.extend_from_slice(&id_hex(&session.id));
     out.extend_from_slice(b"\",\"appname\":");
@@ -42,14 +67,6 @@ pub fn write_session(out: &mut Vec<u8>, session: &Session) {
         }
         None => out.extend_from_slice(b"null"),
     }
-    let log = &session.log;
-    out.extend_from_slice(b",\"log\":{\"count\":");
-    write_decimal(out, log.len() as u64);
-    out.extend_from_slice(b",\"cursor\":");
-    write_decimal(out, log.next_cursor());
-    out.extend_from_slice(b",\"dropped\":");
-    write_decimal(out, log.dropped());
-    out.extend_from_slice(b"}}");
 }
 
 fn write_time(out: &mut Vec<u8>, ms: Option<u64>) {
@@ -228,4 +245,50 @@ pub fn health_body(health: &Health) -> Vec<u8> {
     );
     out.push(b'\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::{parse_session_body, EndReason, SessionTable, TableConfig};
+
+    fn session_json(table: &SessionTable, id: &SessionId) -> serde_json::Value {
+        let session = table.get(id).expect("session");
+        let mut out = Vec::new();
+        write_session(&mut out, session);
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    /// The cached object must follow every change: update, log append, end.
+    #[test]
+    fn rendered_session_follows_changes() {
+        let config = TableConfig {
+            sessions_max: 4,
+            ended_max: 4,
+            log_capacity: 4,
+        };
+        let mut table = SessionTable::new(config, [0; 12], 1_000);
+        let id = [7; 12];
+        let body = |text: &str| parse_session_body(text.as_bytes()).expect("body");
+        table
+            .upsert(id, body(r#"{"appname":"a","mode":"m"}"#), 2_000)
+            .expect("created");
+        assert_eq!(session_json(&table, &id)["appname"], "a");
+        table
+            .update(id, body(r#"{"appname":"b","metadata":{"k":1}}"#), 3_000)
+            .expect("updated");
+        let value = session_json(&table, &id);
+        assert_eq!(value["appname"], "b");
+        assert_eq!(value["metadata"]["k"], 1);
+        assert_eq!(value["updated_at"], "1970-01-01T00:00:03.000Z");
+        let session = table.active_mut(&id, 4_000).expect("active");
+        session
+            .log
+            .push(4_000, crate::level::Level::Info, false, "line", None);
+        assert_eq!(session_json(&table, &id)["log"]["count"], 1);
+        table.end(id, EndReason::Deleted, 5_000).expect("ended");
+        let value = session_json(&table, &id);
+        assert_eq!(value["status"], "ended");
+        assert_eq!(value["ended_at"], "1970-01-01T00:00:05.000Z");
+    }
 }

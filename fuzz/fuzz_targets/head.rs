@@ -25,7 +25,7 @@ use sessions_lite::http::head::{parse_head, BodyFraming, HeadError, HeadParse, R
 use sessions_lite::limits::{HEADERS_MAX, HEAD_BYTES_MAX, URI_BYTES_MAX};
 use sessions_lite_fuzz::reads::{seed_of, Rng};
 
-type Verdict = Result<HeadParse, HeadError>;
+type Verdict<'a> = Result<HeadParse<'a>, HeadError>;
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Rng::new(seed_of(data));

@@ -97,9 +97,9 @@ fuzz_target!(|data: &[u8]| {
         (Built::Append, start(&format!("PUT /sessions/{id}/log HTTP/1.1")) + "Transfer-Encoding: chunked\r\n\r\n"),
         (Built::Health, start("GET /health HTTP/1.1") + "\r\n"),
     ];
-    for (kind, request) in built {
+    for (kind, request) in &built {
         if let Ok(HeadParse::Complete(head)) = parse_head(request.as_bytes()) {
-            heads.push((kind, head));
+            heads.push((*kind, head));
         }
     }
     for server in &servers {

@@ -12,7 +12,7 @@ use sessions_lite::limits::HEAD_BYTES_MAX;
 /// One decision of the server, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
-    Head(Box<RequestHead>),
+    Head(Box<RequestHead<'static>>),
     /// The whole decoded body of the request whose head came before.
     Body(Vec<u8>),
     HeadRefused(HeadError),
@@ -107,7 +107,7 @@ impl Connection {
                 );
                 return false;
             }
-            Ok(HeadParse::Complete(head)) => head,
+            Ok(HeadParse::Complete(head)) => head.into_owned(),
             Err(error) => {
                 self.events.push(Event::HeadRefused(error));
                 self.state = State::Closed;
@@ -123,7 +123,7 @@ impl Connection {
                 State::Chunked(Box::new(ChunkedDecoder::new(self.body_bytes_max)))
             }
         };
-        self.events.push(Event::Head(head));
+        self.events.push(Event::Head(Box::new(head)));
         true
     }
 
