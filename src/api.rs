@@ -395,6 +395,13 @@ fn plan_log_append(app: &App, head: &RequestHead, id: SessionId) -> Result<Plan,
         )
     })?;
     check_session_open(app, &id)?;
+    if id == app.sessions.server_id() {
+        // Its log is the server's own record (starts, refusals, clients);
+        // a client line in it could pass for the server's.
+        return Err(session_error(&SessionError::ServerSession {
+            action: "written to by clients",
+        }));
+    }
     if head.framing == BodyFraming::None {
         return Err(Response::error(
             411,

@@ -211,7 +211,7 @@ impl fmt::Display for EntryFault {
 const ECHO_BYTES_MAX: usize = 64;
 
 /// A client's string in an error message: quoted, escaped, cut.
-struct Quoted<'a>(&'a str);
+pub struct Quoted<'a>(pub &'a str);
 
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -241,7 +241,8 @@ pub enum SessionError {
     Ended(SessionId),
     /// `create` with an id already in the table; pick another one.
     Exists(SessionId),
-    /// The server's own session cannot be `action` ("updated", "ended").
+    /// The server's own session cannot be `action` ("updated", "ended",
+    /// "written to by clients").
     ServerSession {
         action: &'static str,
     },

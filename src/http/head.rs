@@ -355,6 +355,11 @@ fn read_plain_header<'a>(
 ) -> Result<(), HeadError> {
     let name = header.name;
     let slot = if name.eq_ignore_ascii_case("origin") {
+        // One origin per request (RFC 6454 7.2); with two, which one the
+        // write checks would be a guess.
+        if head.origin.is_some() {
+            return Err(HeadError::Malformed("more than one Origin header"));
+        }
         &mut head.origin
     } else if name.eq_ignore_ascii_case("content-type") {
         &mut head.content_type
@@ -661,6 +666,16 @@ mod tests {
             assert_eq!(parse_head(&raw[..cut]), Ok(HeadParse::Partial), "cut {cut}");
         }
         assert!(matches!(parse_head(raw), Ok(HeadParse::Complete(_))));
+    }
+
+    #[test]
+    fn two_origin_headers_are_refused() {
+        let one = "GET / HTTP/1.1\r\nHost: x\r\nOrigin: http://x\r\n\r\n";
+        assert_eq!(complete(one).origin.as_deref(), Some("http://x"));
+        let two = "POST / HTTP/1.1\r\nHost: x\r\nOrigin: http://x\r\nOrigin: http://evil\r\n\r\n";
+        let error = parse_head(two.as_bytes()).expect_err("two origins");
+        assert_eq!(error.status(), 400);
+        assert!(error.message().contains("more than one Origin header"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! a 400, so a typo such as `?curser=5` is an error rather than a silent
 //! read from the start of the log.
 
+use crate::ingest::Quoted;
+
 /// Why a query was refused (always 400).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryError {
@@ -17,11 +19,14 @@ impl QueryError {
     pub fn message(&self) -> String {
         match self {
             QueryError::BadEncoding => "query string has a bad percent-encoding".into(),
-            QueryError::Unknown(name) => format!("unknown query parameter \"{name}\""),
-            QueryError::Repeated(name) => format!("query parameter \"{name}\" given twice"),
-            QueryError::NotANumber(name) => {
-                format!("query parameter \"{name}\" must be a non-negative whole number")
-            }
+            // Names are the client's: quoted, escaped and cut like every
+            // echo, not repeated whole from an 8 KiB target.
+            QueryError::Unknown(name) => format!("unknown query parameter {}", Quoted(name)),
+            QueryError::Repeated(name) => format!("query parameter {} given twice", Quoted(name)),
+            QueryError::NotANumber(name) => format!(
+                "query parameter {} must be a non-negative whole number",
+                Quoted(name)
+            ),
         }
     }
 }
@@ -117,6 +122,18 @@ mod tests {
         assert_eq!(query.number("limit"), Ok(None));
         assert_eq!(Query::parse("", KNOWN), Ok(Query::default()));
         assert_eq!(Query::parse("&&", KNOWN), Ok(Query::default()));
+    }
+
+    #[test]
+    fn an_unknown_name_is_echoed_quoted_and_cut() {
+        let error = QueryError::Unknown("curser".into());
+        assert_eq!(error.message(), "unknown query parameter \"curser\"");
+        let long = "x".repeat(8000);
+        let message = QueryError::Unknown(long).message();
+        assert!(message.len() < 120, "{} bytes", message.len());
+        assert!(message.ends_with(" (cut)"), "{message}");
+        let odd = QueryError::Repeated("a\"b\n".into()).message();
+        assert_eq!(odd, "query parameter \"a\\\"b\\n\" given twice");
     }
 
     #[test]

@@ -271,6 +271,20 @@ fn put_and_delete_rules() {
             .status,
         409
     );
+    // Its log is the server's own record: no client lines, text or JSON.
+    let refused = server.append_text(&server_id, "forged\n");
+    assert_eq!(refused.status, 409);
+    assert!(refused.error().contains("cannot be written to by clients"));
+    let log_path = format!("/sessions/{server_id}/log");
+    assert_eq!(
+        server
+            .post_json(&log_path, r#"{"message":"forged"}"#)
+            .status,
+        409
+    );
+    let log = server.get(&log_path).json();
+    let entries = log["entries"].as_array().expect("entries");
+    assert!(entries.iter().all(|entry| entry["message"] != "forged"));
 }
 
 #[test]

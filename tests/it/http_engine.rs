@@ -433,6 +433,22 @@ fn foreign_origin_cannot_write() {
             .map(Vec::len),
         Some(3)
     );
+    // Two Origin headers, an allowed one last: refused whole (400), not
+    // judged by whichever one a parser happens to keep.
+    let (replies, closed) = exchange_raw(
+        &server,
+        format!(
+            "POST /sessions/ HTTP/1.1\r\n{HOST}Origin: http://evil.example\r\n\
+             Origin: http://dash.example\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(body)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(statuses(&replies), vec![400]);
+    assert!(replies[0].error().contains("more than one Origin header"));
+    assert!(closed);
 }
 
 #[test]
