@@ -18,6 +18,12 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# playwright-core wants Node 20 or later; Debian 12's own nodejs is 18.
+# Say so plainly rather than fail later with an obscure error.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "warning: Node $(node --version 2>/dev/null || echo '?') found; the browser tests' playwright-core wants Node 20 or later" >&2
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
 fi
