@@ -130,11 +130,18 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
     write_decimal(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
-    out.extend_from_slice(b"\r\nContent-Type: ");
-    out.extend_from_slice(response.content_type.as_bytes());
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    write_decimal(out, response.body.len() as u64);
-    out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
+    if status == 304 {
+        // No body and no body metadata: a Content-Length here would have
+        // to equal the 200's (RFC 9110 8.6, 15.4.5), and 0 would not.
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(response.content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        write_decimal(out, response.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
     write_date(out, now_ms);
     for (name, value) in &response.headers {
         out.extend_from_slice(name.as_bytes());
@@ -201,6 +208,20 @@ mod tests {
         let response = Response::error(404, "no session \"x\"");
         let value: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
         assert_eq!(value["error"], "no session \"x\"");
+    }
+
+    #[test]
+    fn not_modified_has_no_length_or_type() {
+        let mut out = Vec::new();
+        let response = Response::json(304, Vec::new());
+        write_response(&mut out, &response, false, 0);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("HTTP/1.1 304 Not Modified\r\nX-Content-Type-Options: nosniff\r\n")
+        );
+        assert!(!text.contains("\nContent-Length:"), "{text}");
+        assert!(!text.contains("\nContent-Type:"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"));
     }
 
     #[test]

@@ -536,6 +536,9 @@ fn dashboard_is_served_from_memory_with_etag_and_csp() {
         let again = server.request("GET", path, &[("If-None-Match", &etag)], b"");
         assert_eq!(again.status, 304, "{path}");
         assert!(again.body.is_empty());
+        // RFC 9110 8.6: no Content-Length unless it is the 200's.
+        assert_eq!(again.header("Content-Length"), None, "{path}");
+        assert_eq!(again.header("ETag"), Some(etag.as_str()), "{path}");
     }
 }
 
