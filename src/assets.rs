@@ -137,7 +137,11 @@ fn from_disk(file: &AssetFile, dir: &Path) -> Result<Response, Response> {
 fn from_memory(file: &AssetFile, head: &RequestHead) -> Result<Response, Response> {
     let gzip = head.accept_encoding.as_deref().is_some_and(accepts_gzip);
     let etag = if gzip { file.gzip_etag } else { file.etag };
-    let response = if head.if_none_match.as_deref() == Some(etag) {
+    let cached = head
+        .if_none_match
+        .as_deref()
+        .is_some_and(|tags| none_match_fails(tags, etag));
+    let response = if cached {
         Response::json(304, Vec::new())
     } else if gzip {
         Response::json(200, file.gzip.to_vec()).with_header("Content-Encoding", "gzip".into())
@@ -151,6 +155,18 @@ fn from_memory(file: &AssetFile, head: &RequestHead) -> Result<Response, Respons
         .with_header("ETag", etag.to_owned())
         .with_header("Cache-Control", "no-cache".into())
         .with_header("Vary", "Accept-Encoding".into()))
+}
+
+/// Whether `If-None-Match` names `etag` (RFC 9110 13.1.2): `*`, or a
+/// list of entity tags compared weakly (a `W/` prefix does not matter).
+/// True means the client's copy is current: answer 304.
+fn none_match_fails(if_none_match: &str, etag: &str) -> bool {
+    let tags = if_none_match.trim_matches([' ', '\t']);
+    tags == "*"
+        || tags.split(',').any(|tag| {
+            let tag = tag.trim_matches([' ', '\t']);
+            tag.strip_prefix("W/").unwrap_or(tag) == etag
+        })
 }
 
 /// The content of a gzip member written by `build.rs`, or `None` if it is
@@ -233,6 +249,31 @@ mod tests {
     use super::*;
 
     const ASSETS: [Asset; 3] = [Asset::Index, Asset::Script, Asset::Style];
+
+    #[test]
+    fn if_none_match_lists_weak_tags_and_star() {
+        let etag = "\"0123456789abcdef-gz\"";
+        for matching in [
+            etag,
+            "*",
+            " * ",
+            "W/\"0123456789abcdef-gz\"",
+            "\"other\", \"0123456789abcdef-gz\"",
+            "\"other\",W/\"0123456789abcdef-gz\"\t",
+        ] {
+            assert!(none_match_fails(matching, etag), "{matching}");
+        }
+        for other in [
+            "",
+            "\"0123456789abcdef\"",
+            "0123456789abcdef-gz",
+            "\"other\", \"x\"",
+            "w/\"0123456789abcdef-gz\"",
+            "*, \"x\"",
+        ] {
+            assert!(!none_match_fails(other, etag), "{other}");
+        }
+    }
 
     #[test]
     fn etags_differ_per_file_and_representation_and_are_quoted() {

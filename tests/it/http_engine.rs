@@ -539,6 +539,12 @@ fn dashboard_is_served_from_memory_with_etag_and_csp() {
         // RFC 9110 8.6: no Content-Length unless it is the 200's.
         assert_eq!(again.header("Content-Length"), None, "{path}");
         assert_eq!(again.header("ETag"), Some(etag.as_str()), "{path}");
+        // A list of tags, compared weakly (RFC 9110 13.1.2).
+        let listed = format!("\"stale\", W/{etag}");
+        let again = server.request("GET", path, &[("If-None-Match", &listed)], b"");
+        assert_eq!(again.status, 304, "{path} {listed}");
+        let stale = server.request("GET", path, &[("If-None-Match", "\"stale\"")], b"");
+        assert_eq!(stale.status, 200, "{path}");
     }
 }
 
