@@ -21,9 +21,12 @@ use libfuzzer_sys::fuzz_target;
 use sessions_lite::api::{plan, App, Plan};
 use sessions_lite::config::Config;
 use sessions_lite::http::head::{parse_head, HeadParse, RequestHead};
-use sessions_lite::sessions::format_id;
+use sessions_lite::sessions::{format_id, parse_session_body};
 
 const SERVER_ID: [u8; 12] = [7; 12];
+/// A client's session, for the log append (the server's own log takes no
+/// client lines: 409).
+const CLIENT_ID: [u8; 12] = [9; 12];
 
 /// One server: its App, and the names and origins it must accept.
 struct Server {
@@ -49,9 +52,13 @@ fn server(listen: &str, allow_hosts: &[&str], allow_origins: &[&str]) -> Server 
     let mut host_names: Vec<String> = ["127.0.0.1", "localhost", "[::1]"].map(String::from).into();
     host_names.push(own);
     host_names.extend(config.allow_hosts.iter().cloned());
+    let allow_origins = config.allow_origins.clone();
+    let mut app = App::new(config, listen, SERVER_ID, 0);
+    let fields = parse_session_body(br#"{"appname":"agent","mode":"batch"}"#).expect("a body");
+    app.sessions.create(CLIENT_ID, fields, 0).expect("a client session");
     Server {
-        allow_origins: config.allow_origins.clone(),
-        app: App::new(config, listen, SERVER_ID, 0),
+        allow_origins,
+        app,
         host_names,
     }
 }
@@ -90,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     });
     let start =
         |request_line: &str| format!("{request_line}\r\nHost: {}\r\n{origin_line}", clean(host));
-    let id = format_id(&SERVER_ID);
+    let id = format_id(&CLIENT_ID);
     let built = [
         (Built::Create, start("POST /sessions HTTP/1.1") + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"),
         (Built::Upgrade, start("GET /sessions/ws HTTP/1.1") + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
