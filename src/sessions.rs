@@ -149,9 +149,6 @@ pub struct Session {
     pub log: LogRing,
     /// Key of this session in `SessionTable::order`.
     created_seq: u64,
-    /// `metadata` serialized, kept in step with it by the table: reads of
-    /// a session far outnumber its updates.
-    metadata_json: String,
     /// The session object as `views` writes it, up to its log figures:
     /// filled by the first read after a change, emptied by the table on
     /// create, update and end (the only changes to the fields it holds).
@@ -163,11 +160,6 @@ pub struct Session {
 impl Session {
     pub fn is_active(&self) -> bool {
         self.status == Status::Active
-    }
-
-    /// The metadata as compact JSON.
-    pub fn metadata_json(&self) -> &str {
-        &self.metadata_json
     }
 
     /// The rendered session object up to its log figures, rendered by
@@ -806,14 +798,12 @@ impl SessionTable {
                 sessions_max: self.config.sessions_max,
             });
         }
-        let metadata_json = serialize_metadata(&metadata);
         let session = Session {
             id,
             appname,
             mode,
             jobid: fields.jobid.flatten(),
             metadata,
-            metadata_json,
             rendered: OnceCell::new(),
             status: Status::Active,
             created_ms: now_ms,
@@ -905,14 +895,8 @@ fn apply_update(
         session.jobid = jobid;
     }
     if let Some(metadata) = metadata {
-        session.metadata_json = serialize_metadata(&metadata);
         session.metadata = metadata;
     }
-}
-
-/// A map of JSON values always serializes; the fallback is never used.
-fn serialize_metadata(metadata: &Map<String, Value>) -> String {
-    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]

@@ -49,7 +49,8 @@ fn write_session_fields(out: &mut Vec<u8>, session: &Session) {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"metadata\":");
-    out.extend_from_slice(session.metadata_json().as_bytes());
+    // Writing a map of JSON values into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &session.metadata);
     out.extend_from_slice(b",\"status\":\"");
     out.extend_from_slice(session.status.as_str().as_bytes());
     out.extend_from_slice(b"\",\"created_at\":");

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Bytes, Error, Message, Utf8Bytes, WebSocket};
 
@@ -276,20 +276,7 @@ impl WsConn {
             }
         }
         if let (Err(error), None) = (inbound_result, self.ending_deadline_ms) {
-            let (code, reason) = match error {
-                InboundError::TooBig => (
-                    CloseCode::Size,
-                    format!("message exceeds {WS_MESSAGE_BYTES_MAX} bytes"),
-                ),
-                InboundError::Protocol(why) => {
-                    (CloseCode::Protocol, format!("protocol error: {why}"))
-                }
-                InboundError::Corrupt => (
-                    CloseCode::Invalid,
-                    "compressed message does not inflate".to_owned(),
-                ),
-            };
-            self.fail(code, &reason, now_ms);
+            self.on_inbound_error(error, now_ms);
         }
         if self.ending_deadline_ms.is_some() {
             let stream = self.socket.get_mut();
@@ -355,13 +342,24 @@ impl WsConn {
                 // The close handshake is complete: flush, then drop.
                 return self.end(now_ms, WRITE_STALL_TIMEOUT_MS);
             }
-            Error::Capacity(_) => (
-                CloseCode::Size,
-                format!("message exceeds {WS_MESSAGE_BYTES_MAX} bytes"),
-            ),
+            Error::Capacity(_) => too_big(),
             Error::Utf8(_) => (CloseCode::Invalid, "text is not valid UTF-8".to_owned()),
-            Error::Protocol(error) => (CloseCode::Protocol, format!("protocol error: {error}")),
+            Error::Protocol(error) => protocol_error(error),
             error => (CloseCode::Error, error.to_string()),
+        };
+        self.fail(code, &reason, now_ms);
+    }
+
+    /// What tungstenite's errors are to its reads, `InboundFrames`'
+    /// are to the compressed messages it undoes: the same close codes.
+    fn on_inbound_error(&mut self, error: InboundError, now_ms: u64) {
+        let (code, reason) = match error {
+            InboundError::TooBig => too_big(),
+            InboundError::Protocol(why) => protocol_error(why),
+            InboundError::Corrupt => (
+                CloseCode::Invalid,
+                "compressed message does not inflate".to_owned(),
+            ),
         };
         self.fail(code, &reason, now_ms);
     }
@@ -691,22 +689,36 @@ impl ListPush {
     }
 }
 
+/// Close 1009: a message over `WS_MESSAGE_BYTES_MAX`, compressed or not.
+fn too_big() -> (CloseCode, String) {
+    (
+        CloseCode::Size,
+        format!("message exceeds {WS_MESSAGE_BYTES_MAX} bytes"),
+    )
+}
+
+/// Close 1002, naming what broke the framing rules.
+fn protocol_error(why: impl std::fmt::Display) -> (CloseCode, String) {
+    (CloseCode::Protocol, format!("protocol error: {why}"))
+}
+
 /// A final, unmasked text frame around `payload` (RFC 6455 5.2); RSV1
-/// marks it compressed.
+/// marks it compressed. Framed here rather than by `Frame::message`, which
+/// would take the payload by value: the plain list is still needed for the
+/// compressed one.
 fn text_frame(payload: &[u8], rsv1: bool) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(payload.len() + 10);
-    frame.push(0x80 | if rsv1 { 0x40 } else { 0 } | 0x1);
-    match payload.len() {
-        len @ 0..=125 => frame.push(len as u8),
-        len @ 126..=0xffff => {
-            frame.push(126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
+    let header = FrameHeader {
+        is_final: true,
+        rsv1,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::Data(Data::Text),
+        mask: None,
+    };
+    let length = payload.len() as u64;
+    let mut frame = Vec::with_capacity(header.len(length) + payload.len());
+    // Formatting into a Vec cannot fail.
+    let _ = header.format(length, &mut frame);
     frame.extend_from_slice(payload);
     frame
 }

@@ -27,6 +27,9 @@ use miniz_oxide::inflate::core::inflate_flags::{
 };
 use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
+use std::io::Cursor;
+use tungstenite::protocol::frame::coding::OpCode;
+use tungstenite::protocol::frame::FrameHeader;
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
 const EXTENSION_NAME: &str = "permessage-deflate";
@@ -351,48 +354,26 @@ impl InboundFrames {
 
 /// Parses a client frame header; `None` until all of it is there.
 fn parse_frame_head(bytes: &[u8]) -> Result<Option<FrameHead>, InboundError> {
-    let [first, second, ..] = *bytes else {
-        return Ok(None);
-    };
-    let masked = second & 0x80 != 0;
-    let (payload_len, mut header_len) = match second & 0x7f {
-        126 => match bytes.get(2..4) {
-            Some(len) => (u64::from(u16::from_be_bytes([len[0], len[1]])), 4),
-            None => return Ok(None),
-        },
-        127 => match bytes
-            .get(2..10)
-            .and_then(|len| <[u8; 8]>::try_from(len).ok())
-        {
-            Some(len) => (u64::from_be_bytes(len), 10),
-            None => return Ok(None),
-        },
-        len => (u64::from(len), 2),
+    let mut cursor = Cursor::new(bytes);
+    let (header, payload_len) = match FrameHeader::parse(&mut cursor) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        // Only a reserved opcode is refused here.
+        Err(_) => return Err(InboundError::Protocol("a frame with a reserved opcode")),
     };
     // Never buffer a frame bigger than any message we would take.
     let payload_len = usize::try_from(payload_len)
         .ok()
         .filter(|&len| len <= WS_COMPRESSED_MESSAGE_BYTES_MAX)
         .ok_or(InboundError::TooBig)?;
-    let mask = if masked {
-        let Some(key) = bytes
-            .get(header_len..header_len + 4)
-            .and_then(|key| <[u8; 4]>::try_from(key).ok())
-        else {
-            return Ok(None);
-        };
-        header_len += 4;
-        Some(key)
-    } else {
-        None
-    };
     Ok(Some(FrameHead {
-        fin: first & 0x80 != 0,
-        rsv1: first & 0x40 != 0,
-        rsv_other: first & 0x30 != 0,
-        opcode: first & 0x0f,
-        mask,
-        header_len,
+        fin: header.is_final,
+        rsv1: header.rsv1,
+        rsv_other: header.rsv2 || header.rsv3,
+        opcode: header.opcode.into(),
+        mask: header.mask,
+        // The cursor stopped at the end of the header (at most 14 bytes).
+        header_len: cursor.position() as usize,
         payload_len,
     }))
 }
@@ -400,19 +381,16 @@ fn parse_frame_head(bytes: &[u8]) -> Result<Option<FrameHead>, InboundError> {
 /// One final client frame, masked with a zero key (the payload stays as
 /// it is; tungstenite requires client frames to be masked).
 fn write_masked_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[0; 4]);
+    let header = FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode: OpCode::from(opcode),
+        mask: Some([0; 4]),
+    };
+    // Formatting into a Vec cannot fail.
+    let _ = header.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
 }
 
@@ -534,15 +512,18 @@ mod tests {
 
     /// A client frame: FIN, RSV1, opcode, masked with `mask`.
     fn client_frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-        let mut frame = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
-        match payload.len() {
-            len @ 0..=125 => frame.push(0x80 | len as u8),
-            len => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
+        let header = FrameHeader {
+            is_final: fin,
+            rsv1,
+            rsv2: false,
+            rsv3: false,
+            opcode: OpCode::from(opcode),
+            mask: Some(mask),
+        };
+        let mut frame = Vec::new();
+        header
+            .format(payload.len() as u64, &mut frame)
+            .expect("a header");
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         frame
     }
@@ -644,9 +625,35 @@ mod tests {
     }
 
     #[test]
+    fn compressed_bytes_at_the_limit_are_taken_one_more_is_too_big() {
+        // 0xff opens a block of the reserved type 3: the bytes are gathered
+        // whole, then refused as corrupt, unless there are too many.
+        let limit = WS_COMPRESSED_MESSAGE_BYTES_MAX;
+        let at_limit = client_frame(true, true, 2, &vec![0xff; limit], MASK);
+        assert_eq!(feed_all(&at_limit).1, Err(InboundError::Corrupt));
+        let over = client_frame(true, true, 2, &vec![0xff; limit + 1], MASK);
+        assert_eq!(feed_all(&over).1, Err(InboundError::TooBig));
+        // The same across fragments: the message counts, not the frame.
+        let mut split = client_frame(false, true, 2, &vec![0xff; limit / 2], MASK);
+        split.extend(client_frame(true, false, 0, &vec![0xff; limit / 2], MASK));
+        assert_eq!(feed_all(&split).1, Err(InboundError::Corrupt));
+        let mut split = client_frame(false, true, 2, &vec![0xff; limit / 2], MASK);
+        split.extend(client_frame(
+            true,
+            false,
+            0,
+            &vec![0xff; limit / 2 + 1],
+            MASK,
+        ));
+        assert_eq!(feed_all(&split).1, Err(InboundError::TooBig));
+    }
+
+    #[test]
     fn a_frame_over_the_compressed_limit_is_refused_from_its_header() {
         let mut header = vec![0xc2, 0x80 | 127];
         header.extend_from_slice(&((WS_COMPRESSED_MESSAGE_BYTES_MAX as u64) + 1).to_be_bytes());
+        // The mask key ends the header; no payload byte is needed.
+        header.extend_from_slice(&MASK);
         assert_eq!(feed_all(&header).1, Err(InboundError::TooBig));
     }
 }

@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+use tungstenite::protocol::frame::coding::OpCode;
+use tungstenite::protocol::frame::FrameHeader;
 
 const MESSAGE_BYTES_MAX: usize = 64 * 1024;
 const CHROMIUM_OFFER: &str = "permessage-deflate; client_max_window_bits";
@@ -134,19 +136,18 @@ impl RawClient {
     /// Sends one masked frame.
     fn send_frame(&mut self, first: u8, payload: &[u8]) {
         let mask = [0x5a, 0x13, 0xc4, 0x7e];
-        let mut frame = vec![first];
-        match payload.len() {
-            length @ 0..=125 => frame.push(0x80 | length as u8),
-            length @ 126..=0xffff => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(length as u16).to_be_bytes());
-            }
-            length => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(length as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
+        let header = FrameHeader {
+            is_final: first & 0x80 != 0,
+            rsv1: first & 0x40 != 0,
+            rsv2: false,
+            rsv3: false,
+            opcode: OpCode::from(first & 0x0f),
+            mask: Some(mask),
+        };
+        let mut frame = Vec::new();
+        header
+            .format(payload.len() as u64, &mut frame)
+            .expect("a header");
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.stream.write_all(&frame).expect("send");
     }
@@ -174,6 +175,11 @@ fn inflate(compressed: &[u8]) -> Vec<u8> {
     assert!((status as i8) >= 0, "inflate: {status:?}");
     output.truncate(produced);
     output
+}
+
+/// A server whose only list push to a client is the one on joining.
+fn quiet_server() -> TestServer {
+    TestServer::start(&["--ws-interval-ms", "60000"])
 }
 
 fn session_with_metadata(server: &TestServer, index: usize) {
@@ -216,7 +222,7 @@ fn a_browser_offer_gets_lists_compressed_once_that_match_the_plain_list() {
 
 #[test]
 fn a_compressed_follow_is_understood_and_log_messages_stay_plain() {
-    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let server = quiet_server();
     let id = server.create_session("BuildAgent");
     assert_eq!(server.append_text(&id, "one\ntwo\n").status, 200);
     let mut client = RawClient::open(&server, CHROMIUM_OFFER);
@@ -242,7 +248,7 @@ fn a_compressed_follow_is_understood_and_log_messages_stay_plain() {
 
 #[test]
 fn compressed_messages_inflate_to_at_most_64_kib_then_close_1009() {
-    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let server = quiet_server();
     let mut client = RawClient::open(&server, "permessage-deflate");
     client.next_of_type("sessions");
     // At the limit: inflated, read, answered as a bad message.
@@ -255,7 +261,7 @@ fn compressed_messages_inflate_to_at_most_64_kib_then_close_1009() {
 
 #[test]
 fn compressed_data_that_does_not_inflate_closes_1007() {
-    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let server = quiet_server();
     let mut client = RawClient::open(&server, "permessage-deflate");
     client.next_of_type("sessions");
     // Block type 3 does not exist.
@@ -265,7 +271,7 @@ fn compressed_data_that_does_not_inflate_closes_1007() {
 
 #[test]
 fn rsv1_without_the_extension_closes_1002() {
-    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let server = quiet_server();
     let mut client = RawClient::open(&server, "permessage-deflate; unknown_parameter");
     assert_eq!(
         client.extensions, None,
@@ -278,7 +284,7 @@ fn rsv1_without_the_extension_closes_1002() {
 
 #[test]
 fn a_client_limiting_the_server_window_gets_lists_plain() {
-    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let server = quiet_server();
     let mut client = RawClient::open(&server, "permessage-deflate; server_max_window_bits=10");
     assert_eq!(
         client.extensions.as_deref(),
