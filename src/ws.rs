@@ -2,16 +2,20 @@
 //! and `/ws-echo` (an echo for the conformance suite, behind `--ws-echo`).
 //!
 //! The socket stays with the server: it reads into `Conn.input` and writes
-//! `Conn.output`. tungstenite runs over `MemStream`, an in-memory stream
+//! `Conn.output`, and list pushes straight from their shared frame
+//! (`push_unsent`). tungstenite runs over `MemStream`, an in-memory stream
 //! whose reads take the bytes the server read (`WouldBlock` once they are
 //! used up) and whose writes append to a queue. So tungstenite never owns a
 //! socket and never blocks: its `WouldBlock` means "wait for the next event
 //! on this connection". tungstenite parses and checks client frames and
-//! answers pings and closes; the data frames we send are framed here by
-//! `push_frame`, so one list push is framed once and shared by all clients.
+//! answers pings and closes; the data frames we send are framed here
+//! (`push_frame`, `text_frame`), so one list push is framed once and shared
+//! by all clients, and compressed once more for those that agreed to
+//! permessage-deflate (`ws_deflate`, which also undoes the client's
+//! compression before tungstenite reads).
 //!
 //! A client's unsent bytes are the server's output not yet written, the
-//! queue (`MemStream.outgoing`) and the list pushes not yet copied out.
+//! queue (`MemStream.outgoing`) and the list pushes not yet written.
 //! Lists never pile up: a newer list replaces one not yet started. Log
 //! entries are read from the ring only `WS_LOG_READ_AHEAD_BYTES_MAX` ahead
 //! (the ring is the buffer; what it evicts meanwhile is reported as
