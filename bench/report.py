@@ -189,6 +189,8 @@ def print_http(rows, lines):
 def memory_figures(env):
     figures = {}
     figures["rss_idle"] = mib(number(env, "rss_idle_kib"))
+    figures["rss_idle_pss"] = mib(number(env, "rss_idle_pss_kib"))
+    figures["rss_idle_private"] = mib(number(env, "rss_idle_private_kib"))
     figures["rss_load"] = mib(number(env, "rss_load_kib"))
     figures["rss_after"] = mib(number(env, "rss_after_kib"))
     figures["rss_end"] = mib(number(env, "rss_end_kib"))
@@ -207,7 +209,10 @@ def memory_figures(env):
 def print_memory(env, figures, lines):
     lines.append("| what | figure |")
     lines.append("| --- | ---: |")
-    lines.append("| RSS idle (fresh server) | %s |" % fmt_mib(figures["rss_idle"]))
+    lines.append("| RSS idle (fresh server, 2.5 s after start) | %s |" % fmt_mib(figures["rss_idle"]))
+    lines.append("| the same as PSS (shared pages divided among their users) | %s |"
+                 % fmt_mib(figures["rss_idle_pss"]))
+    lines.append("| the same, private dirty pages only | %s |" % fmt_mib(figures["rss_idle_private"]))
     lines.append("| RSS under load (peak, VmHWM, after the GET run) | %s |" % fmt_mib(figures["rss_load"]))
     lines.append("| RSS after load (1 s after the GET runs) | %s |" % fmt_mib(figures["rss_after"]))
     lines.append("| RSS at the end (holding the ingest test's 64 full rings) | %s |"

@@ -117,6 +117,9 @@ cpu_seconds() {
 }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# rollup_kib PID FIELD: one line of /proc/PID/smaps_rollup (Pss: the
+# process's share of its pages; Private_Dirty: the pages only it has written).
+rollup_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/smaps_rollup"; }
 
 # wait_for FILE PATTERN SECONDS: until a line of FILE matches, or fail.
 wait_for() {
@@ -305,8 +308,12 @@ http_scenarios() {
     say "HTTP: sessions-lite and nginx, ${DURATION_S}s per run"
     start_server http
     local pid=$SERVER_PID url=http://$SERVER_ADDR
-    sleep 0.5
+    # Idle means past the first timer ticks (one a second): the code they
+    # run is resident too, not only what start-up left mapped.
+    sleep 2.5
     result rss_idle_kib "$(rss_kib "$pid")"
+    result rss_idle_pss_kib "$(rollup_kib "$pid" Pss)"
+    result rss_idle_private_kib "$(rollup_kib "$pid" Private_Dirty)"
 
     on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$GET_PREFIX" 1
     local get_path=/sessions/${GET_PREFIX}00000000

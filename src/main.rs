@@ -1,6 +1,9 @@
 //! The `sessions-lite` binary: flags → `Config`, bind, print the address,
 //! run the loop. Everything else lives in the library.
 
+#[cfg(target_os = "linux")]
+mod file_pages;
+
 use sessions_lite::config::{parse_args, Command, USAGE};
 use sessions_lite::server::{no_token_warning, Server};
 use std::io::Write;
@@ -38,6 +41,9 @@ fn main() -> ExitCode {
     if !has_token && !addr.ip().is_loopback() {
         eprintln!("sessions-lite: warning: {}", no_token_warning(addr));
     }
+    // Start-up is over: its pages need not stay mapped (see file_pages.rs).
+    #[cfg(target_os = "linux")]
+    file_pages::release_startup_pages();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
