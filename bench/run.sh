@@ -232,6 +232,9 @@ build() {
     say "cargo build --release"
     timeout 900 cargo build --release
     result binary_bytes "$(stat -c %s "$BIN")"
+    # A just-linked binary's pages are dirty in the page cache until written
+    # back, and smaps counts them as the server's private dirty memory.
+    sync "$BIN"
     WS_LOAD=$(timeout 900 cargo build --release --bench ws_load --message-format=json \
         | python3 -c '
 import json, sys
