@@ -168,30 +168,36 @@ impl Server {
                 return Err(error);
             }
             let now_ms = self.clock.now_ms();
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.on_acceptable(now_ms),
-                    Token(slot) => {
-                        let readiness = Readiness {
-                            readable: event.is_readable() || event.is_read_closed(),
-                            hang_up: event.is_read_closed() || event.is_error(),
-                        };
-                        self.on_ready(slot, readiness, now_ms)
-                    }
+            self.on_tick(&events, &mut expired, now_ms);
+        }
+    }
+
+    /// The rest of a loop turn after `poll`: events, revisits, wake-ups,
+    /// timers. Time is `now_ms` only, so tests drive it with a fake clock.
+    fn on_tick(&mut self, events: &Events, expired: &mut Vec<TimerKey>, now_ms: u64) {
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.on_acceptable(now_ms),
+                Token(slot) => {
+                    let readiness = Readiness {
+                        readable: event.is_readable() || event.is_read_closed(),
+                        hang_up: event.is_read_closed() || event.is_error(),
+                    };
+                    self.on_ready(slot, readiness, now_ms)
                 }
             }
-            for slot in std::mem::take(&mut self.revisit) {
-                self.on_ready(slot, Readiness::REVISIT, now_ms);
-            }
-            self.wake_changed_sessions(now_ms);
-            self.arm_session_expiry(now_ms);
-            self.wheel.advance(now_ms, &mut expired);
-            for key in expired.drain(..) {
-                self.on_timer(key, now_ms);
-            }
-            // Timers can change sessions too (expiry, pushes).
-            self.wake_changed_sessions(now_ms);
         }
+        for slot in std::mem::take(&mut self.revisit) {
+            self.on_ready(slot, Readiness::REVISIT, now_ms);
+        }
+        self.wake_changed_sessions(now_ms);
+        self.arm_session_expiry(now_ms);
+        self.wheel.advance(now_ms, expired);
+        for key in expired.drain(..) {
+            self.on_timer(key, now_ms);
+        }
+        // Timers can change sessions too (expiry, pushes).
+        self.wake_changed_sessions(now_ms);
     }
 
     fn on_acceptable(&mut self, now_ms: u64) {
@@ -953,4 +959,171 @@ pub fn no_token_warning(addr: SocketAddr) -> String {
         "listening on {addr}, beyond loopback, without --token: anyone who can reach \
          this port can create sessions and write logs"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop driven by a fake clock: sockets are real (loopback), time is
+    //! what the test says, so a timeout too long to wait for is checked at
+    //! its edge, to the millisecond.
+
+    use super::*;
+    use crate::sessions::parse_id;
+    use std::io::ErrorKind;
+    use std::net::TcpStream as ClientStream;
+    use std::time::Duration;
+
+    /// Turns one step may take before the test gives up.
+    const TURNS_MAX: usize = 500;
+    /// Real time a turn waits for socket events (never the server's clock).
+    const POLL_WAIT: Duration = Duration::from_millis(10);
+
+    struct Driven {
+        server: Server,
+        events: Events,
+        expired: Vec<TimerKey>,
+    }
+
+    impl Driven {
+        fn start() -> Driven {
+            let config = Config {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..Config::default()
+            };
+            Driven {
+                server: Server::bind(config).expect("bind"),
+                events: Events::with_capacity(EVENTS_PER_POLL),
+                expired: Vec::new(),
+            }
+        }
+
+        /// One loop turn at `now_ms`: what `run` does, with the clock given.
+        fn turn(&mut self, now_ms: u64) {
+            self.server
+                .poll
+                .poll(&mut self.events, Some(POLL_WAIT))
+                .expect("poll");
+            self.server.on_tick(&self.events, &mut self.expired, now_ms);
+        }
+
+        /// Turns at `now_ms` until `done` holds; false if it never does.
+        fn turn_until(&mut self, now_ms: u64, done: impl Fn(&Server) -> bool) -> bool {
+            (0..TURNS_MAX).any(|_| {
+                self.turn(now_ms);
+                done(&self.server)
+            })
+        }
+
+        /// A client connection; reads never block (the test turns the loop).
+        fn connect(&self) -> ClientStream {
+            let stream = ClientStream::connect(self.server.local_addr()).expect("connect");
+            stream.set_nonblocking(true).expect("nonblocking");
+            stream
+        }
+
+        /// Turns at `now_ms` until the server closes `client`; what it sent.
+        fn read_to_close(&mut self, client: &mut ClientStream, now_ms: u64) -> String {
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 4096];
+            for _ in 0..TURNS_MAX {
+                self.turn(now_ms);
+                loop {
+                    match client.read(&mut buffer) {
+                        Ok(0) => return String::from_utf8_lossy(&received).into_owned(),
+                        Ok(count) => received.extend_from_slice(&buffer[..count]),
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                        Err(error) => panic!("read: {error}"),
+                    }
+                }
+            }
+            panic!("not closed: {:?}", String::from_utf8_lossy(&received));
+        }
+
+        /// One request with `Connection: close` at `now_ms`; the answer's body.
+        fn request(&mut self, head: &str, body: &str, now_ms: u64) -> String {
+            let mut client = self.connect();
+            let raw = format!(
+                "{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(raw.as_bytes()).expect("send");
+            let answer = self.read_to_close(&mut client, now_ms);
+            let (_, body) = answer.split_once("\r\n\r\n").expect("a head");
+            body.to_owned()
+        }
+
+        /// True while a request body is being read (the test's stream).
+        fn streaming(&self) -> bool {
+            let mut states = self.server.conns.iter().flatten().map(|conn| &conn.state);
+            states.any(|state| matches!(state, ConnState::ReadingBody(_)))
+        }
+    }
+
+    fn entry_count(server: &Server, id: &SessionId) -> u64 {
+        api::next_cursor(&server.app, id).expect("the session")
+    }
+
+    #[test]
+    fn streamed_text_log_is_kept_until_its_idle_limit_and_closed_at_it() {
+        let mut driven = Driven::start();
+        let start_ms = driven.server.clock.now_ms();
+        let created = driven.request(
+            "POST /sessions/",
+            r#"{"appname":"stream","mode":"test"}"#,
+            start_ms,
+        );
+        let created: serde_json::Value = serde_json::from_str(&created).expect("json");
+        let id_text = created["id"].as_str().expect("id").to_owned();
+        let id = parse_id(&id_text).expect("a session id");
+        // What `tail -f build.log | curl -T - URL` sends, one chunk per line.
+        let mut stream = driven.connect();
+        let head = format!(
+            "PUT /sessions/{id_text}/log HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Transfer-Encoding: chunked\r\n\r\n9\r\nline one\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        let first_ms = start_ms + 1;
+        assert!(driven.turn_until(first_ms, |server| entry_count(server, &id) == 1));
+
+        // Quiet one millisecond less than the limit: the stream stays.
+        let quiet_ms = first_ms + LOG_STREAM_IDLE_TIMEOUT_MS - 1;
+        driven.turn(quiet_ms);
+        assert!(driven.streaming(), "closed before the limit");
+        let mut buffer = [0u8; 256];
+        let early = stream.read(&mut buffer);
+        assert!(
+            early
+                .as_ref()
+                .is_err_and(|error| error.kind() == ErrorKind::WouldBlock),
+            "nothing is sent to a stream within its limit: {early:?}"
+        );
+        // A line then restarts the quiet time.
+        stream.write_all(b"9\r\nline two\n\r\n").expect("send");
+        let second_ms = quiet_ms;
+        assert!(driven.turn_until(second_ms, |server| entry_count(server, &id) == 2));
+        driven.turn(first_ms + LOG_STREAM_IDLE_TIMEOUT_MS);
+        assert!(driven.streaming(), "the limit counts from the last byte");
+        driven.turn(second_ms + LOG_STREAM_IDLE_TIMEOUT_MS - 1);
+        assert!(driven.streaming(), "closed before the limit");
+
+        // Quiet for the limit: 408 and closed.
+        let closed_ms = second_ms + LOG_STREAM_IDLE_TIMEOUT_MS;
+        driven.turn(closed_ms);
+        assert!(!driven.streaming(), "still open at the limit");
+        let answer = driven.read_to_close(&mut stream, closed_ms);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+
+        // Nothing accepted is lost.
+        let page = driven.request(&format!("GET /sessions/{id_text}/log"), "", closed_ms);
+        let page: serde_json::Value = serde_json::from_str(&page).expect("json");
+        let messages: Vec<&str> = page["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|entry| entry["message"].as_str().expect("message"))
+            .collect();
+        assert_eq!(messages, ["line one", "line two"]);
+    }
 }

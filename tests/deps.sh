@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need and is missing: Debian packages (curl,
-# chromium), the browser tests' node modules (playwright-core only; never a
-# downloaded browser), and nothing else. Safe to run again.
+# chromium, iproute2 for `ss`), the browser tests' node modules
+# (playwright-core only; never a downloaded browser), and nothing else.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null || need+=(curl)
+# ss shows a listening socket's backlog and queue (the listen backlog tests).
+command -v ss >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs npm)
 command -v python3 >/dev/null || need+=(python3 python3-venv)

@@ -176,6 +176,62 @@ fn ten_thousand_idle_connections() {
     );
 }
 
+/// Clients that connect while the queue is full, in the backlog test.
+const BEYOND_BACKLOG: usize = 4;
+
+/// A farm reconnecting at once while the loop cannot accept: the kernel
+/// queues the backlog (Linux admits a connection while no more than the
+/// backlog wait, so backlog + 1 of them), drops the SYNs beyond it (those
+/// clients retry), and once the loop runs every queued connection is
+/// answered.
+#[test]
+fn a_stopped_server_queues_its_backlog_and_answers_every_queued_connection() {
+    let _alone = exclusive();
+    let server = TestServer::start_ungated(&[], &[]);
+    let (backlog, note) = expected_backlog();
+    let queue_max = backlog + 1;
+    let request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    server.signal("STOP");
+    let mut queued = Vec::new();
+    for index in 0..queue_max {
+        let mut stream = TcpStream::connect_timeout(&server.addr, READ_TIMEOUT)
+            .unwrap_or_else(|error| panic!("connection {index} not queued ({note}): {error}"));
+        stream.write_all(request).expect("request into the queue");
+        queued.push(stream);
+    }
+    let beyond: Vec<_> = (0..BEYOND_BACKLOG)
+        .map(|_| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                // SYN retries come 1, 3, 7 ... s apart; 60 s bounds them.
+                let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(60)).ok()?;
+                stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
+                stream.write_all(request).ok()?;
+                read_reply(&mut stream).map(|reply| reply.status)
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            listen_queue(server.addr).drops >= BEYOND_BACKLOG as u64
+        }),
+        "the connections beyond the queue were not refused ({note}): {:?}",
+        listen_queue(server.addr)
+    );
+    let listen = listen_queue(server.addr);
+    assert_eq!(listen.queued, queue_max, "{note}; ss: {listen:?}");
+    server.signal("CONT");
+    for (index, stream) in queued.iter_mut().enumerate() {
+        let status = read_reply(stream).map(|reply| reply.status);
+        assert_eq!(status, Some(200), "queued connection {index}");
+    }
+    for thread in beyond {
+        let status = thread.join().expect("client thread");
+        assert_eq!(status, Some(200), "a client that retried its SYN");
+    }
+    println!("backlog: {queue_max} queued while stopped and answered; {BEYOND_BACKLOG} retried");
+}
+
 #[test]
 fn session_table_flood_gets_503_at_the_cap() {
     let server = TestServer::start(&["--max-sessions", "200"]);

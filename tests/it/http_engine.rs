@@ -508,6 +508,14 @@ fn connections_beyond_the_limit_are_closed_at_once() {
 }
 
 #[test]
+fn listen_backlog_is_the_limit() {
+    let server = TestServer::start(&[]);
+    let (backlog, note) = expected_backlog();
+    let listen = listen_queue(server.addr);
+    assert_eq!(listen.backlog, backlog, "{note}; ss: {listen:?}");
+}
+
+#[test]
 fn dashboard_is_served_from_memory_with_etag_and_csp() {
     let server = TestServer::start(&[]);
     let page = server.get("/");

@@ -170,6 +170,16 @@ impl TestServer {
         self.child.id()
     }
 
+    /// Sends the server a signal (`STOP`, `CONT`) by its own PID.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("sh")
+            .args(["-c", "kill -s \"$1\" \"$2\"", "sh", name, &pid])
+            .status()
+            .expect("sh");
+        assert!(status.success(), "kill -s {name} {pid}: {status}");
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -321,6 +331,66 @@ pub fn has_curl() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok()
+}
+
+/// A listening socket as the kernel reports it (`ss -ltnm`).
+#[derive(Debug)]
+pub struct ListenQueue {
+    /// Connections the kernel completed that wait for `accept` (Recv-Q).
+    pub queued: u64,
+    /// The backlog granted to `listen` (Send-Q).
+    pub backlog: u64,
+    /// SYNs the socket dropped, such as those beyond a full queue.
+    pub drops: u64,
+}
+
+/// The listening socket bound to `addr`; `ss` (iproute2) must be there.
+pub fn listen_queue(addr: SocketAddr) -> ListenQueue {
+    let output = Command::new("ss")
+        .args(["-ltnmH", "src", &addr.to_string()])
+        .output()
+        .expect("ss, from iproute2 (tests/deps.sh installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // LISTEN 4097 4096 127.0.0.1:PORT 0.0.0.0:*  skmem:(r0,...,bl0,d3)
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let local = fields
+        .iter()
+        .position(|field| *field == addr.to_string())
+        .filter(|&index| index >= 2)
+        .unwrap_or_else(|| panic!("no listener {addr} in {text:?}"));
+    let number = |field: &str| -> u64 {
+        field
+            .parse()
+            .unwrap_or_else(|_| panic!("{field:?} in {text:?}"))
+    };
+    let drops = fields
+        .iter()
+        .filter_map(|field| field.strip_prefix("skmem:("))
+        .flat_map(|skmem| skmem.trim_end_matches(')').split(','))
+        .find_map(|item| item.strip_prefix('d'))
+        .unwrap_or_else(|| panic!("no drop count in {text:?}"));
+    ListenQueue {
+        queued: number(fields[local - 2]),
+        backlog: number(fields[local - 1]),
+        drops: number(drops),
+    }
+}
+
+/// The backlog the kernel grants `LISTEN_BACKLOG` (`listen` caps it at
+/// `net.core.somaxconn`), and a note saying which one it is for messages.
+pub fn expected_backlog() -> (u64, String) {
+    let path = "/proc/sys/net/core/somaxconn";
+    let somaxconn: u64 = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path} unreadable"));
+    let wanted = sessions_lite::limits::LISTEN_BACKLOG as u64;
+    let note = if somaxconn < wanted {
+        format!("LISTEN_BACKLOG {wanted}, capped by net.core.somaxconn {somaxconn} on this machine")
+    } else {
+        format!("LISTEN_BACKLOG {wanted} (net.core.somaxconn {somaxconn})")
+    };
+    (wanted.min(somaxconn), note)
 }
 
 /// A keep-alive HTTP/1.1 client on one connection.
