@@ -58,6 +58,17 @@ pub struct BodyRead {
     pub sink: BodySink,
 }
 
+impl BodyRead {
+    /// How long the body may be quiet between bytes: a streamed text log
+    /// (`tail -f | curl -T -`) may wait on a silent build.
+    pub fn idle_timeout_ms(&self) -> u64 {
+        match self.sink {
+            BodySink::TextLog { .. } => LOG_STREAM_IDLE_TIMEOUT_MS,
+            BodySink::Buffer { .. } => BODY_IDLE_TIMEOUT_MS,
+        }
+    }
+}
+
 /// One accepted TCP connection.
 pub struct Conn {
     pub stream: TcpStream,
@@ -119,10 +130,7 @@ impl Conn {
                 None if self.unsent() > 0 => self.last_activity_ms + WRITE_STALL_TIMEOUT_MS,
                 None => self.last_activity_ms + IDLE_TIMEOUT_MS,
             },
-            ConnState::ReadingBody(body) => match body.sink {
-                BodySink::TextLog { .. } => self.last_activity_ms + LOG_STREAM_IDLE_TIMEOUT_MS,
-                BodySink::Buffer { .. } => self.last_activity_ms + BODY_IDLE_TIMEOUT_MS,
-            },
+            ConnState::ReadingBody(body) => self.last_activity_ms + body.idle_timeout_ms(),
             ConnState::LongPoll(parked) => parked.deadline_ms,
             ConnState::WebSocket(ws) => ws.deadline_ms(),
             ConnState::Closing => {

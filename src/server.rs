@@ -290,6 +290,10 @@ impl Server {
 
     fn close(&mut self, slot: usize, mut conn: Conn) {
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let ConnState::ReadingBody(body) = &mut conn.state {
+            // The client went away mid-body.
+            keep_partial_line(&mut self.app, body, self.clock.now_ms());
+        }
         if let ConnState::WebSocket(ws) = &conn.state {
             ws.on_closed(&mut self.app, self.clock.now_ms());
         }
@@ -627,6 +631,7 @@ impl Server {
         conn.input.drain(..consumed);
         feed_sink(&mut self.app, &mut body.sink, &decoded, now_ms);
         if let Some(error) = error {
+            keep_partial_line(&mut self.app, body, now_ms);
             let response =
                 Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
                     .closing();
@@ -830,7 +835,12 @@ impl Server {
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::ReadingBody(body) => {
-                let response = Response::error(408, "request body stalled").closing();
+                keep_partial_line(&mut self.app, body, now_ms);
+                let message = format!(
+                    "request body stalled: no byte for {} ms",
+                    body.idle_timeout_ms()
+                );
+                let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
                 conn.input.clear();
                 conn.queue(&response, false, now_ms);
@@ -906,6 +916,24 @@ fn ws_push_unsent(state: &ConnState) -> Option<&[u8]> {
     match state {
         ConnState::WebSocket(ws) => ws.push_unsent(),
         _ => None,
+    }
+}
+
+/// A text-log body that ends without its last newline (the client went
+/// away, stayed quiet past its limit, or broke the framing): the part of a
+/// line already received is appended, as the end of a complete body's
+/// would be, so nothing accepted is lost. JSON bodies stay all or nothing.
+fn keep_partial_line(app: &mut App, body: &mut BodyRead, now_ms: u64) {
+    if let BodySink::TextLog {
+        session_id,
+        lines,
+        failure: None,
+        ..
+    } = &mut body.sink
+    {
+        let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
+        // Refused (the session ended meanwhile): nothing to keep it in.
+        let _ = api::append_text_lines(app, *session_id, now_ms, produce);
     }
 }
 
@@ -1107,15 +1135,23 @@ mod tests {
         driven.turn(second_ms + LOG_STREAM_IDLE_TIMEOUT_MS - 1);
         assert!(driven.streaming(), "closed before the limit");
 
-        // Quiet for the limit: 408 and closed.
+        // Half a line, then quiet for the limit: 408 and closed.
+        stream.write_all(b"4\r\nhalf\r\n").expect("send");
+        assert!(driven.turn_until(second_ms, |server| server
+            .conns
+            .iter()
+            .flatten()
+            .all(|conn| conn.input.is_empty())));
         let closed_ms = second_ms + LOG_STREAM_IDLE_TIMEOUT_MS;
         driven.turn(closed_ms);
         assert!(!driven.streaming(), "still open at the limit");
         let answer = driven.read_to_close(&mut stream, closed_ms);
         assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
         assert!(answer.contains("Connection: close\r\n"), "{answer}");
+        let limit = format!("no byte for {LOG_STREAM_IDLE_TIMEOUT_MS} ms");
+        assert!(answer.contains(&limit), "{answer}");
 
-        // Nothing accepted is lost.
+        // Nothing accepted is lost, not even the unfinished last line.
         let page = driven.request(&format!("GET /sessions/{id_text}/log"), "", closed_ms);
         let page: serde_json::Value = serde_json::from_str(&page).expect("json");
         let messages: Vec<&str> = page["entries"]
@@ -1124,6 +1160,6 @@ mod tests {
             .iter()
             .map(|entry| entry["message"].as_str().expect("message"))
             .collect();
-        assert_eq!(messages, ["line one", "line two"]);
+        assert_eq!(messages, ["line one", "line two", "half"]);
     }
 }

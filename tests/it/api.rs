@@ -808,6 +808,52 @@ fn tail_f_into_curl_streams_lines_live() {
 }
 
 #[test]
+fn a_text_body_that_breaks_off_keeps_its_partial_last_line() {
+    let server = TestServer::start(&[]);
+    // The client goes away mid-line (Content-Length and chunked), or breaks
+    // the chunked framing after half a line: every byte of text received
+    // stays, the unfinished line as an entry of its own.
+    let cases: [(&str, &[u8], Option<u16>); 3] = [
+        ("Content-Length: 100", b"first\nhalf a li", None),
+        (
+            "Transfer-Encoding: chunked",
+            b"f\r\nfirst\nhalf a li\r\n",
+            None,
+        ),
+        (
+            "Transfer-Encoding: chunked",
+            b"f\r\nfirst\nhalf a li\r\nzz\r\n",
+            Some(400),
+        ),
+    ];
+    for (framing, body, answer) in cases {
+        let id = server.create_session("broken");
+        let mut stream = server.connect();
+        let head = format!(
+            "PUT {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n{framing}\r\n\r\n",
+            log_path(&id, "")
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        stream.write_all(body).expect("body");
+        match answer {
+            Some(status) => {
+                let reply = read_reply(&mut stream).expect("an answer");
+                assert_eq!(reply.status, status, "{framing}");
+            }
+            None => stream.shutdown(std::net::Shutdown::Both).expect("shutdown"),
+        }
+        drop(stream);
+        let kept = || messages(&server.get(&log_path(&id, "?cursor=0")));
+        assert!(
+            eventually(Duration::from_secs(5), || kept().len() == 2),
+            "{framing}: {:?}",
+            kept()
+        );
+        assert_eq!(kept(), vec!["first", "half a li"], "{framing} {answer:?}");
+    }
+}
+
+#[test]
 fn nothing_accepted_is_lost_except_by_eviction() {
     let server = TestServer::start(&["--log-capacity", "100"]);
     let id = server.create_session("no-loss");
