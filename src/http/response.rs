@@ -173,6 +173,11 @@ pub fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
     out.extend_from_slice(&digits[start..]);
 }
 
+/// How many digits `write_decimal` writes for `value`.
+pub fn decimal_len(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -186,6 +191,7 @@ mod tests {
             let mut out = Vec::new();
             write_decimal(&mut out, value);
             assert_eq!(out, value.to_string().into_bytes());
+            assert_eq!(decimal_len(value), out.len());
         }
         for text in [
             "plain",
