@@ -8,7 +8,7 @@
 use crate::http::response::{decimal_len, write_decimal, write_json_string};
 use crate::log_ring::Entry;
 use crate::sessions::{id_hex, Session, SessionId};
-use crate::time::rfc3339_ms_bytes;
+use crate::time::{rfc3339_ms_bytes, SecondCache};
 use std::io::Write;
 
 /// Appends one session object: the part that changes only on create,
@@ -125,11 +125,17 @@ pub fn sessions_message(now_ms: u64, server_id: &SessionId, sessions: &[&Session
 
 /// Appends one log entry object.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
+    write_entry_in_run(out, entry, &mut SecondCache::default());
+}
+
+/// Appends one log entry object of a run of them: `seconds` keeps the
+/// time of the previous one, which the entries of a page mostly share.
+fn write_entry_in_run(out: &mut Vec<u8>, entry: &Entry, seconds: &mut SecondCache) {
     out.extend_from_slice(b"{\"cursor\":");
     write_decimal(out, entry.cursor);
-    out.extend_from_slice(b",\"timestamp\":");
-    write_time(out, Some(entry.timestamp_ms));
-    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(b",\"timestamp\":\"");
+    out.extend_from_slice(&seconds.rfc3339_ms_bytes(entry.timestamp_ms));
+    out.extend_from_slice(b"\",\"level\":\"");
     out.extend_from_slice(entry.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
     write_json_string(out, entry.message);
@@ -145,12 +151,13 @@ pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
 
 /// Appends `[entry, ...]`.
 pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = Entry<'a>>) {
+    let mut seconds = SecondCache::default();
     out.push(b'[');
     for (index, entry) in entries.enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        write_entry(out, &entry);
+        write_entry_in_run(out, &entry, &mut seconds);
     }
     out.push(b']');
 }
@@ -226,13 +233,14 @@ pub fn write_log_message<'a>(
     out.extend_from_slice(b"{\"type\":\"log\",\"session\":\"");
     out.extend_from_slice(&id_hex(session_id));
     out.extend_from_slice(b"\",\"entries\":[");
+    let mut seconds = SecondCache::default();
     let mut count = 0;
     for entry in entries {
         let entry_start = out.len();
         if count > 0 {
             out.push(b',');
         }
-        write_entry(out, &entry);
+        write_entry_in_run(out, &entry, &mut seconds);
         if count > 0 && out.len() + closing_bytes(count + 1) > end_max {
             out.truncate(entry_start);
             break;

@@ -83,17 +83,18 @@ fn json_plain(bytes: &[u8]) -> bool {
     !escaped && !word_needs_escape(u64::from_le_bytes(last))
 }
 
-/// Whether any byte of `word` is below 0x20, `"` or `\`. Each test sets the
-/// high bit of a byte that is below the bound (`x - n` borrows, and `!x`
-/// excludes bytes of 0x80 and up); a borrow can mark a later byte falsely,
-/// but only after a true one, so "any" is exact.
+/// Whether any byte of `word` is below 0x20, `"` or `\`: below 0x20 as it
+/// is, or below 1 after an XOR with `"` or `\`. `x - n` sets the high bit
+/// of a byte below `n`, and `& !word` drops bytes of 0x80 and up (the XORs
+/// keep the high bits, so one mask serves all three). A borrow can mark a
+/// later byte falsely, but only after a true one, so "any" is exact.
 fn word_needs_escape(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = ONES * 0x80;
-    let below = |x: u64, bound: u8| x.wrapping_sub(ONES * u64::from(bound)) & !x;
-    let quotes = word ^ (ONES * u64::from(b'"'));
-    let backslashes = word ^ (ONES * u64::from(b'\\'));
-    (below(word, 0x20) | below(quotes, 1) | below(backslashes, 1)) & HIGHS != 0
+    let controls = word.wrapping_sub(ONES * 0x20);
+    let quotes = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslashes = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    (controls | quotes | backslashes) & !word & HIGHS != 0
 }
 
 /// The reason phrase for each status code the server sends.
@@ -185,17 +186,25 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
     }
 }
 
-/// Appends `value` in decimal.
+/// Appends `value` in decimal, two digits per division (every entry of a
+/// log page has its cursor written).
 pub fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut start = digits.len();
-    loop {
+    while value >= 10 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if value > 0 || start == digits.len() {
         start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+        digits[start] = b'0' + value as u8;
     }
     out.extend_from_slice(&digits[start..]);
 }
@@ -214,7 +223,9 @@ mod tests {
 
     #[test]
     fn decimals_and_strings() {
-        for value in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+        let powers = (0..20).map(|exponent| 10u64.pow(exponent));
+        let edges = powers.flat_map(|power| [power - 1, power, power + 1]);
+        for value in edges.chain([0, 7, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX]) {
             let mut out = Vec::new();
             write_decimal(&mut out, value);
             assert_eq!(out, value.to_string().into_bytes());
