@@ -125,6 +125,10 @@ pub const LOG_STREAM_IDLE_TIMEOUT_MS: u64 = 10 * 60_000;
 /// Input bytes buffered per connection before reading pauses (one head
 /// plus one read).
 pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
+/// Bytes left free in front of a log page for the response head, which is
+/// written there so that the page is not copied behind it (a head that does
+/// not fit is written the usual way, and the page copied).
+pub const RESPONSE_HEAD_ROOM_BYTES: usize = 512;
 /// An idle connection keeps at most this much output buffer capacity.
 pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
 /// An idle connection keeps at most this much input buffer capacity.

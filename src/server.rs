@@ -514,7 +514,7 @@ impl Server {
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 (input.len(), false)
             }
         };
@@ -541,7 +541,7 @@ impl Server {
                 {
                     response.close = true;
                 }
-                conn.queue(&response, head.method == Method::Head, now_ms);
+                conn.queue(response, head.method == Method::Head, now_ms);
                 return;
             }
             Plan::Upgrade {
@@ -625,7 +625,7 @@ impl Server {
                 Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
                     .closing();
             api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
-            conn.queue(&response, false, now_ms);
+            conn.queue(response, false, now_ms);
             return false;
         }
         if !complete {
@@ -685,7 +685,7 @@ impl Server {
             Outcome::Answer(mut response) => {
                 api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 response.close |= !head.keep_alive;
-                conn.queue(&response, head_only, now_ms);
+                conn.queue(response, head_only, now_ms);
             }
             Outcome::Park(parked) => {
                 let waiters = self.parked.entry(parked.session_id).or_default();
@@ -758,7 +758,7 @@ impl Server {
         response.close |= parked.close_after;
         let head_only = parked.head_only;
         conn.state = ConnState::ReadingHead;
-        conn.queue(&response, head_only, now_ms);
+        conn.queue(response, head_only, now_ms);
         // Pipelined requests may wait behind it, and the answer must go out.
         self.revisit.push(slot);
         true
@@ -820,14 +820,14 @@ impl Server {
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
                 conn.input.clear();
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::ReadingBody(body) => {
                 let response = Response::error(408, "request body stalled").closing();
                 api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
                 conn.input.clear();
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::LongPoll(parked) => {

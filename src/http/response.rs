@@ -1,8 +1,12 @@
 //! Response writer: status line, the headers every answer carries, body.
 //!
 //! Answers are written straight into the connection's output buffer, so a
-//! batch of pipelined requests leaves in one `write`.
+//! batch of pipelined requests leaves in one `write`. A log page is written
+//! behind room for its head instead (`Response::json_written`), and its
+//! buffer becomes the output when nothing waits before it: the page is
+//! never copied.
 
+use crate::limits::RESPONSE_HEAD_ROOM_BYTES;
 use crate::time::format_http_date;
 use std::cell::RefCell;
 
@@ -11,7 +15,10 @@ use std::cell::RefCell;
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    /// The body, behind `head_room` bytes that are not part of it.
+    body: Vec<u8>,
+    /// Bytes kept free in front of the body for the head (`json_written`).
+    head_room: usize,
     /// Headers beyond the standard ones, e.g. `Allow`, `Location`.
     pub headers: Vec<(&'static str, String)>,
     /// Close the connection after this answer.
@@ -27,9 +34,55 @@ impl Response {
             status,
             content_type: CONTENT_TYPE_JSON,
             body,
+            head_room: 0,
             headers: Vec::new(),
             close: false,
         }
+    }
+
+    /// A large body, written by `write_body` into a buffer of `capacity`
+    /// bytes after `RESPONSE_HEAD_ROOM_BYTES` left free: the head is then
+    /// written into that room (`into_bytes`), and the buffer becomes the
+    /// connection's output as it is, instead of the body being copied
+    /// behind a head and its buffer freed.
+    pub fn json_written(
+        status: u16,
+        capacity: usize,
+        write_body: impl FnOnce(&mut Vec<u8>),
+    ) -> Response {
+        let mut body = Vec::with_capacity(RESPONSE_HEAD_ROOM_BYTES + capacity);
+        body.resize(RESPONSE_HEAD_ROOM_BYTES, 0);
+        write_body(&mut body);
+        Response {
+            head_room: RESPONSE_HEAD_ROOM_BYTES,
+            ..Response::json(status, body)
+        }
+    }
+
+    /// Written by `json_written`, with room for its head in front.
+    pub fn has_head_room(&self) -> bool {
+        self.head_room > 0
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body[self.head_room..]
+    }
+
+    /// The whole answer in the body's own buffer, the head written into
+    /// the room in front of the body: the buffer and the offset where the
+    /// answer starts in it. The response back when there is no such room
+    /// or the head does not fit it (`write_response` copies the body then).
+    pub fn into_bytes(mut self, now_ms: u64) -> Result<(Vec<u8>, usize), Response> {
+        if !self.has_head_room() {
+            return Err(self);
+        }
+        let mut head = Vec::with_capacity(self.head_room);
+        write_head(&mut head, &self, now_ms);
+        let Some(start) = self.head_room.checked_sub(head.len()) else {
+            return Err(self);
+        };
+        self.body[start..self.head_room].copy_from_slice(&head);
+        Ok((self.body, start))
     }
 
     /// `{"error": message}` with `status`.
@@ -152,6 +205,14 @@ fn write_date(out: &mut Vec<u8>, now_ms: u64) {
 /// Appends the whole response to `out`. For HEAD (`head_only`) the headers
 /// describe the body that a GET would get, and no body follows.
 pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, now_ms: u64) {
+    write_head(out, response, now_ms);
+    if !head_only {
+        out.extend_from_slice(response.body());
+    }
+}
+
+/// Appends the status line and headers, up to the blank line.
+fn write_head(out: &mut Vec<u8>, response: &Response, now_ms: u64) {
     // Hand-assembled rather than `write!`: this runs once per request.
     let status = response.status;
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -166,7 +227,7 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(response.content_type.as_bytes());
         out.extend_from_slice(b"\r\nContent-Length: ");
-        write_decimal(out, response.body.len() as u64);
+        write_decimal(out, response.body().len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
@@ -181,9 +242,6 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(&response.body);
-    }
 }
 
 /// Appends `value` in decimal, two digits per division (every entry of a
@@ -269,8 +327,36 @@ mod tests {
     #[test]
     fn error_body_is_json() {
         let response = Response::error(404, "no session \"x\"");
-        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
+        let value: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
         assert_eq!(value["error"], "no session \"x\"");
+    }
+
+    /// A body written behind room for its head leaves as the same bytes
+    /// that `write_response` writes; a head too big for the room is refused.
+    #[test]
+    fn a_body_written_in_place_gets_its_head_in_front() {
+        let body = br#"{"entries":[]}"#;
+        let expected = {
+            let response = Response::json(200, body.to_vec()).with_header("X-Cursor", "7".into());
+            let mut out = Vec::new();
+            write_response(&mut out, &response, false, 1_000);
+            out
+        };
+        let written = Response::json_written(200, 64, |out| out.extend_from_slice(body))
+            .with_header("X-Cursor", "7".into());
+        assert_eq!(written.body(), body);
+        let (bytes, start) = written.into_bytes(1_000).expect("the head fits");
+        assert_eq!(&bytes[start..], &expected[..]);
+        let long = "x".repeat(RESPONSE_HEAD_ROOM_BYTES);
+        let crowded = Response::json_written(200, 64, |out| out.extend_from_slice(body))
+            .with_header("X-Long", long);
+        let refused = crowded
+            .into_bytes(1_000)
+            .expect_err("no room for this head");
+        let mut out = Vec::new();
+        write_response(&mut out, &refused, false, 1_000);
+        assert!(out.ends_with(body));
+        assert!(Response::json(200, body.to_vec()).into_bytes(0).is_err());
     }
 
     #[test]
