@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Top lists from callgrind_annotate output, per request (bench/profile.sh).
 
-    hotspots.py SELF_TXT INCLUSIVE_TXT REQUESTS
+    hotspots.py SELF_TXT INCLUSIVE_TXT REQUESTS [get|cursor]
 
 With LTO most code is inlined, so callgrind's "file:function" is "the
 source file of the inlined code : the symbol it was inlined into". The
@@ -49,8 +49,10 @@ def main(argv):
     total = totals[0]
     self_rows = [(ir, what) for ir, what in self_rows if what != "PROGRAM TOTALS"]
     inclusive_rows = [(ir, what) for ir, what in inclusive_rows if what != "PROGRAM TOTALS"]
-    print("GET /sessions/{id}: %d user-space instructions over %d requests = %d per request"
-          % (total, requests, total // requests))
+    scenario = argv[4] if len(argv) > 4 else "get"
+    what = {"get": "GET /sessions/{id}", "cursor": "GET /sessions/{id}/log?cursor=C"}[scenario]
+    print("%s: %d user-space instructions over %d requests = %d per request"
+          % (what, total, requests, total // requests))
     show("Top %d by self instructions (source file : function):" % TOP,
          [(ir, short(what)) for ir, what in self_rows[:TOP]], total, requests)
     by_symbol = collections.Counter()

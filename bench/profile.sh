@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# bench/profile.sh: instruction counts of GET /sessions/{id} under
-# valgrind's callgrind (exact and repeatable, unlike timings on a busy
-# machine). Builds the release profile with symbols (strip off, line
-# tables) into target/profile, starts the server under callgrind with
-# instrumentation off, sends warm-up GETs, then collects over REQUESTS GETs on
+# bench/profile.sh: instruction counts of GET /sessions/{id} (or, with
+# `cursor`, of the benchmark's cursor reads) under valgrind's callgrind
+# (exact and repeatable, unlike timings on a busy machine). Builds the
+# release profile with symbols (strip off, line tables) into
+# target/profile, starts the server under callgrind with instrumentation
+# off, sends warm-up requests, then collects over REQUESTS requests on
 # one keep-alive connection (each one a full turn of the loop: poll, read,
 # parse, route, render, write) and prints the top functions by
 # self instructions, and instructions per request.
 #
-#   bench/profile.sh            (REQUESTS=10000 by default)
+#   bench/profile.sh            GET /sessions/{id} (REQUESTS=10000 by default)
+#   bench/profile.sh cursor     GET /sessions/{id}/log?cursor=C&limit=1000, C
+#                               over 0, 1000, ..., 9000 of a full ring of
+#                               10,000 80-byte lines, as bench/cursor.lua
+#                               (REQUESTS=1000 by default)
 #
 # Bounded: every step has a timeout; the server is stopped by its PID.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-REQUESTS=${REQUESTS:-10000}
+SCENARIO=${1:-get}
+case $SCENARIO in
+    get) REQUESTS=${REQUESTS:-10000} ;;
+    cursor) REQUESTS=${REQUESTS:-1000} ;;
+    *) echo "usage: bench/profile.sh [get|cursor]" >&2; exit 2 ;;
+esac
 TARGET_DIR=${BENCH_PROFILE_TARGET_DIR:-$ROOT/target/profile}
 OUT=$ROOT/target/bench/profile
 ID=0000000000000a1100000000
@@ -58,22 +68,29 @@ done
 ADDR=$(sed -n 's|^listening on http://||p' "$OUT/server.out")
 
 python3 "$ROOT/bench/populate.py" sessions "$ADDR" "${ID:0:16}" 1
+if [ "$SCENARIO" = cursor ]; then
+    python3 "$ROOT/bench/populate.py" fill "$ADDR" "$ID" 10000 80
+fi
 
-# get_loop COUNT: COUNT sequential GETs on one keep-alive connection.
+# get_loop COUNT: COUNT sequential GETs on one keep-alive connection (the
+# cursor reads rotate over ten pages, as bench/cursor.lua does).
 get_loop() {
-    timeout 300 taskset -c 1 python3 - "$ADDR" "/sessions/$ID" "$1" <<'EOF'
+    timeout 300 taskset -c 1 python3 - "$ADDR" "/sessions/$ID" "$1" "$SCENARIO" <<'EOF'
 import http.client, sys
 host, port = sys.argv[1].rsplit(":", 1)
 conn = http.client.HTTPConnection(host, int(port), timeout=30)
-for _ in range(int(sys.argv[3])):
-    conn.request("GET", sys.argv[2])
+for index in range(int(sys.argv[3])):
+    path = sys.argv[2]
+    if sys.argv[4] == "cursor":
+        path += "/log?cursor=%d&limit=1000" % (index % 10 * 1000)
+    conn.request("GET", path)
     response = conn.getresponse()
     response.read()
     assert response.status == 200, response.status
 EOF
 }
 
-get_loop 1000
+get_loop $((REQUESTS / 10))
 timeout 30 callgrind_control -i on "$SERVER_PID" >/dev/null
 get_loop "$REQUESTS"
 timeout 30 callgrind_control -i off "$SERVER_PID" >/dev/null
@@ -88,6 +105,6 @@ done
 sleep 0.5
 callgrind_annotate --auto=no --inclusive=no --threshold=100 "$FILE" >"$OUT/self.txt" 2>/dev/null
 callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$FILE" >"$OUT/inclusive.txt" 2>/dev/null
-python3 "$ROOT/bench/hotspots.py" "$OUT/self.txt" "$OUT/inclusive.txt" "$REQUESTS" | tee "$OUT/hotspots.txt"
+python3 "$ROOT/bench/hotspots.py" "$OUT/self.txt" "$OUT/inclusive.txt" "$REQUESTS" "$SCENARIO" | tee "$OUT/hotspots.txt"
 echo
 echo "(callgrind data: $FILE; callgrind_annotate it for more)"

@@ -862,6 +862,11 @@ pub fn parked_read_ready(app: &App, parked: &ParkedRead) -> bool {
     }
 }
 
+/// What an entry's JSON adds to its record in the ring when nothing needs
+/// escaping (keys, cursor, time, level, quotes less the record's header),
+/// rounded up: it sizes the buffer of a log page.
+const ENTRY_JSON_EXTRA_BYTES: usize = 112;
+
 /// One page of a session's log.
 pub fn read_log(app: &App, id: &SessionId, query: &LogQuery) -> Response {
     let Some(session) = app.sessions.get(id) else {
@@ -888,21 +893,23 @@ pub fn read_log(app: &App, id: &SessionId, query: &LogQuery) -> Response {
         total: log.len(),
     };
     let entries = log.iter_from(start).take(count);
-    let mut body = Vec::with_capacity(64 + count * 128);
-    let content_type = if query.text {
-        entries.for_each(|entry| views::write_entry_text(&mut body, &entry));
-        CONTENT_TYPE_TEXT
-    } else {
-        body.extend_from_slice(b"{\"entries\":");
-        views::write_entries(&mut body, entries);
-        views::write_page_end(&mut body, &end);
-        crate::http::response::CONTENT_TYPE_JSON
-    };
-    let mut response = Response::json(200, body)
-        .with_header("X-Cursor", end.cursor.to_string())
-        .with_header("X-Dropped", end.dropped.to_string());
-    response.content_type = content_type;
+    // Sized from the records held, so that the buffer of a page does not
+    // grow (copying it) while it is written.
+    let record_bytes_mean = log.record_bytes() / log.len().max(1);
+    let capacity = 64 + count * (record_bytes_mean + ENTRY_JSON_EXTRA_BYTES);
+    let mut response = Response::json_written(200, capacity, |body| {
+        if query.text {
+            entries.for_each(|entry| views::write_entry_text(body, &entry));
+        } else {
+            body.extend_from_slice(b"{\"entries\":");
+            views::write_entries(body, entries);
+            views::write_page_end(body, &end);
+        }
+    })
+    .with_header("X-Cursor", end.cursor.to_string())
+    .with_header("X-Dropped", end.dropped.to_string());
     if query.text {
+        response.content_type = CONTENT_TYPE_TEXT;
         response = response.with_header("X-More", end.more.to_string());
     }
     response
@@ -917,7 +924,7 @@ pub fn log_refusal_if_error(app: &mut App, head: &RequestHead, response: &Respon
 
 /// Logs a refused request to the server's own session at warn.
 pub fn log_refusal(app: &mut App, head: Option<&RequestHead>, response: &Response, now_ms: u64) {
-    let reason = serde_json::from_slice::<serde_json::Value>(&response.body)
+    let reason = serde_json::from_slice::<serde_json::Value>(response.body())
         .ok()
         .and_then(|value| {
             value

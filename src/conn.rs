@@ -7,7 +7,7 @@
 use crate::api::{ParkedRead, Route};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::head::RequestHead;
-use crate::http::response::Response;
+use crate::http::response::{write_response, Response};
 use crate::ingest::TextLines;
 use crate::limits::*;
 use crate::sessions::SessionId;
@@ -140,9 +140,22 @@ impl Conn {
     }
 
     /// Queues a response; a closing one moves the connection to `Closing`.
-    pub fn queue(&mut self, response: &Response, head_only: bool, now_ms: u64) {
-        crate::http::response::write_response(&mut self.output, response, head_only, now_ms);
-        if response.close {
+    /// A response written with room for its head becomes the output as it
+    /// is when nothing else waits to be sent (its first bytes count as sent).
+    pub fn queue(&mut self, response: Response, head_only: bool, now_ms: u64) {
+        let close = response.close;
+        if response.has_head_room() && self.unsent() == 0 && !head_only {
+            match response.into_bytes(now_ms) {
+                Ok((bytes, start)) => {
+                    self.output = bytes;
+                    self.output_sent = start;
+                }
+                Err(response) => write_response(&mut self.output, &response, false, now_ms),
+            }
+        } else {
+            write_response(&mut self.output, &response, head_only, now_ms);
+        }
+        if close {
             self.state = ConnState::Closing;
             self.closing_since_ms = Some(now_ms);
         }

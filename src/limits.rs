@@ -125,14 +125,32 @@ pub const LOG_STREAM_IDLE_TIMEOUT_MS: u64 = 10 * 60_000;
 /// Input bytes buffered per connection before reading pauses (one head
 /// plus one read).
 pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
+/// Bytes left free in front of a log page for the response head, which is
+/// written there so that the page is not copied behind it (a head that does
+/// not fit is written the usual way, and the page copied).
+pub const RESPONSE_HEAD_ROOM_BYTES: usize = 512;
 /// An idle connection keeps at most this much output buffer capacity.
 pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
 /// An idle connection keeps at most this much input buffer capacity.
 pub const INPUT_BUFFER_KEEP_BYTES: usize = 4 * 1024;
-/// Log bytes read ahead from the ring for one WebSocket follower (counted
-/// as an upper bound of their JSON); past it the ring is the buffer. Kept
-/// under `CONN_OUTPUT_BYTES_HIGH` so a follower's backlog never stops the
-/// server reading that client (its pongs and messages).
+/// Log bytes read ahead from the ring for one WebSocket follower (its
+/// framed `log` messages, counted exactly); past it the ring is the buffer.
 pub const WS_LOG_READ_AHEAD_BYTES_MAX: usize = 256 * 1024;
-const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX < CONN_OUTPUT_BYTES_HIGH);
-const _: () = assert!(WS_LOG_READ_AHEAD_BYTES_MAX < WS_UNSENT_BYTES_MAX);
+/// The most bytes one log entry takes as JSON: its message with every byte
+/// escaped as `\u00XX`, its data as stored, and under 160 bytes of keys,
+/// cursor, timestamp, level and `"truncated":true`.
+pub const LOG_ENTRY_JSON_BYTES_MAX: usize = 6 * MESSAGE_BYTES_MAX + ENTRY_DATA_BYTES_MAX + 160;
+/// How far a follower's queued bytes may pass `WS_LOG_READ_AHEAD_BYTES_MAX`:
+/// a `log` message carries at least one entry, so an entry larger than what
+/// is left of the read-ahead goes alone, with under 256 bytes of message
+/// around it and its frame header.
+pub const WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX: usize = LOG_ENTRY_JSON_BYTES_MAX + 256;
+// Both together stay under `CONN_OUTPUT_BYTES_HIGH`, so a follower's
+// backlog never stops the server reading that client (its pongs and
+// messages), and under the unsent cap, so it never cuts the client off.
+const _: () = assert!(
+    WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX < CONN_OUTPUT_BYTES_HIGH
+);
+const _: () = assert!(
+    WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX < WS_UNSENT_BYTES_MAX
+);

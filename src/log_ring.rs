@@ -178,9 +178,11 @@ impl LogRing {
     pub fn iter_from(&self, cursor: u64) -> impl Iterator<Item = Entry<'_>> + '_ {
         let cursor = cursor.max(self.first_cursor());
         let (block_index, offset) = self.seek(cursor);
+        let block_bytes = self.blocks.get(block_index).map_or(&[][..], |b| &b.bytes);
         Iter {
             blocks: &self.blocks,
             block_index,
+            block_bytes,
             offset,
             cursor,
             end_cursor: self.next_cursor,
@@ -292,6 +294,9 @@ impl Block {
 struct Iter<'a> {
     blocks: &'a VecDeque<Block>,
     block_index: usize,
+    /// The bytes of `blocks[block_index]` (empty past the last block),
+    /// held so that each record is not a deque look-up.
+    block_bytes: &'a [u8],
     offset: usize,
     cursor: u64,
     end_cursor: u64,
@@ -304,14 +309,14 @@ impl<'a> Iterator for Iter<'a> {
         if self.cursor >= self.end_cursor {
             return None;
         }
-        let mut block = &self.blocks[self.block_index];
-        if self.offset == block.bytes.len() {
+        if self.offset == self.block_bytes.len() {
             self.block_index += 1;
-            block = &self.blocks[self.block_index];
+            let block = &self.blocks[self.block_index];
+            self.block_bytes = &block.bytes;
             self.offset = block.start;
             debug_assert_eq!(block.first_cursor, self.cursor);
         }
-        let (entry, end) = record_decode(&block.bytes, self.offset, self.cursor);
+        let (entry, end) = record_decode(self.block_bytes, self.offset, self.cursor);
         self.offset = end;
         self.cursor += 1;
         Some(entry)

@@ -524,7 +524,7 @@ impl Server {
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 (input.len(), false)
             }
         };
@@ -551,7 +551,7 @@ impl Server {
                 {
                     response.close = true;
                 }
-                conn.queue(&response, head.method == Method::Head, now_ms);
+                conn.queue(response, head.method == Method::Head, now_ms);
                 return;
             }
             Plan::Upgrade {
@@ -636,7 +636,7 @@ impl Server {
                 Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
                     .closing();
             api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
-            conn.queue(&response, false, now_ms);
+            conn.queue(response, false, now_ms);
             return false;
         }
         if !complete {
@@ -696,7 +696,7 @@ impl Server {
             Outcome::Answer(mut response) => {
                 api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
                 response.close |= !head.keep_alive;
-                conn.queue(&response, head_only, now_ms);
+                conn.queue(response, head_only, now_ms);
             }
             Outcome::Park(parked) => {
                 let waiters = self.parked.entry(parked.session_id).or_default();
@@ -769,7 +769,7 @@ impl Server {
         response.close |= parked.close_after;
         let head_only = parked.head_only;
         conn.state = ConnState::ReadingHead;
-        conn.queue(&response, head_only, now_ms);
+        conn.queue(response, head_only, now_ms);
         // Pipelined requests may wait behind it, and the answer must go out.
         self.revisit.push(slot);
         true
@@ -831,7 +831,7 @@ impl Server {
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
                 conn.input.clear();
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::ReadingBody(body) => {
@@ -843,7 +843,7 @@ impl Server {
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
                 conn.input.clear();
-                conn.queue(&response, false, now_ms);
+                conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::LongPoll(parked) => {

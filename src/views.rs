@@ -5,10 +5,10 @@
 //! one pass with no intermediate tree. serde_json still escapes every string.
 //! A session keeps its rendered object between changes (`Session::rendered`).
 
-use crate::http::response::{write_decimal, write_json_string};
+use crate::http::response::{decimal_len, write_decimal, write_json_string};
 use crate::log_ring::Entry;
 use crate::sessions::{id_hex, Session, SessionId};
-use crate::time::rfc3339_ms_bytes;
+use crate::time::{rfc3339_ms_bytes, SecondCache};
 use std::io::Write;
 
 /// Appends one session object: the part that changes only on create,
@@ -125,11 +125,17 @@ pub fn sessions_message(now_ms: u64, server_id: &SessionId, sessions: &[&Session
 
 /// Appends one log entry object.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
+    write_entry_in_run(out, entry, &mut SecondCache::default());
+}
+
+/// Appends one log entry object of a run of them: `seconds` keeps the
+/// time of the previous one, which the entries of a page mostly share.
+fn write_entry_in_run(out: &mut Vec<u8>, entry: &Entry, seconds: &mut SecondCache) {
     out.extend_from_slice(b"{\"cursor\":");
     write_decimal(out, entry.cursor);
-    out.extend_from_slice(b",\"timestamp\":");
-    write_time(out, Some(entry.timestamp_ms));
-    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(b",\"timestamp\":\"");
+    out.extend_from_slice(&seconds.rfc3339_ms_bytes(entry.timestamp_ms));
+    out.extend_from_slice(b"\",\"level\":\"");
     out.extend_from_slice(entry.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
     write_json_string(out, entry.message);
@@ -145,12 +151,13 @@ pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
 
 /// Appends `[entry, ...]`.
 pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = Entry<'a>>) {
+    let mut seconds = SecondCache::default();
     out.push(b'[');
     for (index, entry) in entries.enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        write_entry(out, &entry);
+        write_entry_in_run(out, &entry, &mut seconds);
     }
     out.push(b']');
 }
@@ -198,24 +205,54 @@ pub fn write_page_end(out: &mut Vec<u8>, end: &PageEnd) {
     out.extend_from_slice(b"}\n");
 }
 
-/// The WebSocket push `{"type":"log","session":ID,"entries":[...],...}`.
-pub fn log_message<'a>(
+/// Appends the WebSocket push `{"type":"log","session":ID,"entries":[...],
+/// "cursor":C,"dropped":D}` with the entries that fit in `bytes_max`
+/// bytes, and at least one (a larger entry goes alone). Returns how many
+/// went in; `C` is `start` plus that count.
+///
+/// Each entry is measured by rendering it: one that would take the message
+/// past `bytes_max` is taken back out (`truncate`) and waits for the next
+/// message. So the message is exactly as full as the budget allows, with no
+/// second copy of the escaping rules to keep in step with `write_entry`,
+/// for the price of rendering at most one entry twice per message.
+pub fn write_log_message<'a>(
+    out: &mut Vec<u8>,
     session_id: &SessionId,
+    start: u64,
     entries: impl Iterator<Item = Entry<'a>>,
-    cursor: u64,
     dropped: u64,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    bytes_max: usize,
+) -> usize {
+    let end_max = out.len().saturating_add(bytes_max);
+    // `],"cursor":C,"dropped":D}` after `count` entries.
+    let closing_bytes = |count: usize| {
+        b"],\"cursor\":,\"dropped\":}".len()
+            + decimal_len(start + count as u64)
+            + decimal_len(dropped)
+    };
     out.extend_from_slice(b"{\"type\":\"log\",\"session\":\"");
     out.extend_from_slice(&id_hex(session_id));
-    out.extend_from_slice(b"\",\"entries\":");
-    write_entries(&mut out, entries);
-    out.extend_from_slice(b",\"cursor\":");
-    write_decimal(&mut out, cursor);
+    out.extend_from_slice(b"\",\"entries\":[");
+    let mut seconds = SecondCache::default();
+    let mut count = 0;
+    for entry in entries {
+        let entry_start = out.len();
+        if count > 0 {
+            out.push(b',');
+        }
+        write_entry_in_run(out, &entry, &mut seconds);
+        if count > 0 && out.len() + closing_bytes(count + 1) > end_max {
+            out.truncate(entry_start);
+            break;
+        }
+        count += 1;
+    }
+    out.extend_from_slice(b"],\"cursor\":");
+    write_decimal(out, start + count as u64);
     out.extend_from_slice(b",\"dropped\":");
-    write_decimal(&mut out, dropped);
+    write_decimal(out, dropped);
     out.push(b'}');
-    out
+    count
 }
 
 /// `{"type":"error","error":...}` for a bad WebSocket message.
@@ -252,6 +289,104 @@ pub fn health_body(health: &Health) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::sessions::{parse_session_body, EndReason, SessionTable, TableConfig};
+
+    fn entry_json(entry: &Entry) -> serde_json::Value {
+        let mut out = Vec::new();
+        write_entry(&mut out, entry);
+        serde_json::from_slice(&out).expect("an entry is JSON")
+    }
+
+    /// Entries whose JSON is longer than their text in every way there is:
+    /// control characters (short and `\u00XX` escapes), quotes, backslashes,
+    /// non-ASCII, data, the truncated flag, cursors of growing length.
+    fn varied_entries() -> Vec<Entry<'static>> {
+        const MESSAGES: [&str; 6] = [
+            "plain",
+            "quote \" and back\\slash",
+            "tab\tline\ncr\r\u{1}\u{1f}\u{7f} end",
+            "ünïcødé ✓ 😀",
+            "",
+            "\u{8}\u{c}\"\\",
+        ];
+        const DATA: [Option<&str>; 3] = [None, Some(r#"{"a":[1,2],"b":"\"x\""}"#), Some("{}")];
+        (0..24)
+            .map(|index| Entry {
+                cursor: 95 + index as u64,
+                timestamp_ms: 1_764_000_000_000 + index as u64 * 777,
+                level: crate::level::Level::from_code(index as u8 % 4).expect("a level"),
+                truncated: index % 5 == 0,
+                message: MESSAGES[index % MESSAGES.len()],
+                data: DATA[index % DATA.len()],
+            })
+            .collect()
+    }
+
+    /// `write_log_message` measures each entry by its real rendering: for
+    /// every budget, the message fits it (unless it holds one entry) and
+    /// one more entry would not have.
+    #[test]
+    fn a_log_message_holds_exactly_the_entries_its_budget_fits() {
+        let entries = varied_entries();
+        let id = [3; 12];
+        let render = |count: usize, bytes_max: usize| {
+            let mut out = b"before".to_vec();
+            let iter = entries.iter().copied().take(count);
+            let written = write_log_message(&mut out, &id, 95, iter, 7, bytes_max);
+            (out.split_off(6), written)
+        };
+        let (whole, all) = render(entries.len(), usize::MAX);
+        assert_eq!(all, entries.len());
+        let value: serde_json::Value = serde_json::from_slice(&whole).expect("JSON");
+        assert_eq!(value["type"], "log");
+        assert_eq!(value["session"], "030303030303030303030303");
+        assert_eq!(
+            (value["cursor"].as_u64(), value["dropped"].as_u64()),
+            (Some(119), Some(7))
+        );
+        let expected: Vec<_> = entries.iter().map(entry_json).collect();
+        assert_eq!(value["entries"].as_array(), Some(&expected));
+        for bytes_max in 0..whole.len() + 8 {
+            let (message, count) = render(entries.len(), bytes_max);
+            assert!(count >= 1);
+            assert_eq!(message, render(count, usize::MAX).0, "the same entries");
+            if count > 1 {
+                assert!(message.len() <= bytes_max, "{bytes_max}: {}", message.len());
+            }
+            if count < entries.len() {
+                let one_more = render(count + 1, usize::MAX).0;
+                assert!(one_more.len() > bytes_max, "{bytes_max}: room for one more");
+            }
+        }
+    }
+
+    /// The bound the WebSocket read-ahead counts on for an entry that goes
+    /// alone, checked against the largest entry there is.
+    #[test]
+    fn the_largest_entry_fits_its_named_bounds() {
+        use crate::limits::*;
+        let message = "\u{1}".repeat(MESSAGE_BYTES_MAX);
+        let data = format!(r#"{{"d":"{}"}}"#, "d".repeat(ENTRY_DATA_BYTES_MAX - 8));
+        assert_eq!(data.len(), ENTRY_DATA_BYTES_MAX);
+        let entry = Entry {
+            cursor: u64::MAX - 1,
+            timestamp_ms: u64::MAX,
+            level: crate::level::Level::Error,
+            truncated: true,
+            message: &message,
+            data: Some(&data),
+        };
+        let mut out = Vec::new();
+        write_entry(&mut out, &entry);
+        assert!(out.len() < LOG_ENTRY_JSON_BYTES_MAX, "{}", out.len());
+        out.clear();
+        let alone = std::iter::once(entry);
+        assert_eq!(
+            write_log_message(&mut out, &[0xff; 12], u64::MAX - 1, alone, u64::MAX, 0),
+            1
+        );
+        // The frame header adds at most 10 bytes.
+        assert!(out.len() + 10 < WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX);
+    }
 
     fn session_json(table: &SessionTable, id: &SessionId) -> serde_json::Value {
         let session = table.get(id).expect("session");

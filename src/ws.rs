@@ -19,7 +19,16 @@
 //! Lists never pile up: a newer list replaces one not yet started. Log
 //! entries are read from the ring only `WS_LOG_READ_AHEAD_BYTES_MAX` ahead
 //! (the ring is the buffer; what it evicts meanwhile is reported as
-//! `dropped`). A client that still holds more than `WS_UNSENT_BYTES_MAX`
+//! `dropped`), counted as the exact bytes of their framed messages: a
+//! message is rendered entry by entry, and the entry that would take it
+//! past the read-ahead is taken back for the next one. Only an entry
+//! bigger than the room left goes past it, alone, so a client's queue
+//! never holds more than the read-ahead plus
+//! `WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX`. A backlog leaves in messages
+//! of `WS_LOG_ENTRIES_PER_MESSAGE_MAX` entries, or of as many as the whole
+//! read-ahead holds: a message is cut short only when nothing is queued
+//! before it; otherwise it waits until the socket has taken the queue.
+//! A client that still holds more than `WS_UNSENT_BYTES_MAX`
 //! of older messages when a new list is due, a whole interval after the
 //! one it is on, is closed with 1008 (as is one whose queue alone passes
 //! it). One that reads nothing while lists are small holds at most two of
@@ -32,7 +41,7 @@ use crate::api::App;
 use crate::conn::{Conn, ConnState};
 use crate::level::Level;
 use crate::limits::*;
-use crate::log_ring::{Entry, LogRing};
+use crate::log_ring::LogRing;
 use crate::sessions::{format_id, parse_id, ListFilter, SessionId};
 use crate::views;
 use crate::ws_deflate::{self, Deflate, InboundError, InboundFrames};
@@ -50,9 +59,9 @@ use tungstenite::{Bytes, Error, Message, Utf8Bytes, WebSocket};
 const CONTROL_FRAME_BYTES_MAX: usize = 14 + 125;
 /// A close reason must fit a control frame with its 2-byte code.
 const CLOSE_REASON_BYTES_MAX: usize = 123;
-/// JSON bytes around one log entry besides its message and data: keys,
-/// cursor, timestamp, level, `"truncated":true`.
-const ENTRY_OVERHEAD_BYTES_MAX: usize = 160;
+/// The longest header of a frame we send: 2 bytes and a 64-bit length
+/// (server frames are not masked).
+const DATA_FRAME_HEADER_BYTES_MAX: usize = 2 + 8;
 
 /// What the server should do with the connection after a hook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +180,10 @@ struct Follow {
     session: SessionId,
     cursor: u64,
     due: bool,
+    /// Framed bytes of the last `log` message (before the first: the whole
+    /// read-ahead). A message starts behind queued bytes only if there is
+    /// room for one as big.
+    message_bytes_last: usize,
 }
 
 /// A session-list push for one client: the frame shared by all clients
@@ -336,6 +349,7 @@ impl WsConn {
             session,
             cursor,
             due: true,
+            message_bytes_last: WS_LOG_READ_AHEAD_BYTES_MAX,
         });
         self.follow_unnoted = true;
     }
@@ -521,14 +535,11 @@ impl WsConn {
         };
         let outgoing = &mut self.socket.get_mut().outgoing;
         let queued = output_unsent + outgoing.len();
-        let Some(budget) = WS_LOG_READ_AHEAD_BYTES_MAX
-            .checked_sub(queued)
-            .filter(|&b| b > 0)
-        else {
+        if queued >= WS_LOG_READ_AHEAD_BYTES_MAX {
             return;
-        };
+        }
         match app.sessions.get(&follow.session) {
-            Some(session) => read_log_messages(follow, &session.log, budget, outgoing),
+            Some(session) => read_log_messages(follow, &session.log, queued, outgoing),
             None => {
                 let message = format!("session {} no longer exists", format_id(&follow.session));
                 self.follow = None;
@@ -596,12 +607,27 @@ impl WsConn {
     }
 }
 
-/// Writes `log` messages for `follow` into `out`, at most
-/// `WS_LOG_ENTRIES_PER_MESSAGE_MAX` entries each, until the log is caught
-/// up (then `due` is cleared) or about `budget` bytes are written.
-fn read_log_messages(follow: &mut Follow, log: &LogRing, budget: usize, out: &mut Vec<u8>) {
-    let mut written = 0;
-    while written < budget {
+/// Writes `log` messages for `follow` into `out` behind `queued` bytes,
+/// while they fit the read-ahead, until the log is caught up (then `due`
+/// is cleared).
+///
+/// A message holds `WS_LOG_ENTRIES_PER_MESSAGE_MAX` entries, or those that
+/// fit the room left (`write_log_message` measures them exactly), and at
+/// least one. Every message starts with room left, so only a message of
+/// one entry can pass the read-ahead, by at most its own size
+/// (`WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX`).
+///
+/// A message is cut short by the room left only when nothing is queued
+/// before it: behind queued bytes, one starts only with room for one as
+/// big as the last, and one cut all the same is taken back. The rest then
+/// waits until the socket has taken the queue and `fill_output` calls
+/// again with the whole read-ahead. So a backlog leaves in messages as
+/// full as the read-ahead allows, not in pieces cut to what a half-drained
+/// queue leaves.
+fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mut Vec<u8>) {
+    let mut room = WS_LOG_READ_AHEAD_BYTES_MAX.saturating_sub(queued);
+    let mut payload = Vec::new();
+    loop {
         let (first, next) = (log.first_cursor(), log.next_cursor());
         let start = follow.cursor.max(first);
         // Entries at or after the cursor that the ring evicted already.
@@ -610,36 +636,39 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, budget: usize, out: &mu
             follow.due = false;
             return;
         }
-        let count = entries_within(log.iter_from(start), budget - written);
-        let end = start + count as u64;
-        let payload = views::log_message(
-            &follow.session,
-            log.iter_from(start).take(count),
-            end,
-            dropped,
-        );
-        let before = out.len();
-        push_frame(out, Data::Text, payload);
-        written += out.len() - before;
-        follow.cursor = end;
-    }
-}
-
-/// How many entries (at least one) fit `budget` bytes, counting each at
-/// the most its JSON can take: every message byte escaped as `\u00XX`.
-fn entries_within<'a>(entries: impl Iterator<Item = Entry<'a>>, budget: usize) -> usize {
-    let mut bytes = 0;
-    let mut count = 0;
-    for entry in entries.take(WS_LOG_ENTRIES_PER_MESSAGE_MAX) {
-        let entry_bytes =
-            entry.message.len() * 6 + entry.data.map_or(0, str::len) + ENTRY_OVERHEAD_BYTES_MAX;
-        if count > 0 && bytes + entry_bytes > budget {
-            break;
+        let queue_empty = room == WS_LOG_READ_AHEAD_BYTES_MAX;
+        if room == 0 || (!queue_empty && room < follow.message_bytes_last) {
+            return;
         }
-        bytes += entry_bytes;
-        count += 1;
+        payload.clear();
+        let entries = log.iter_from(start).take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
+        let payload_max = room.saturating_sub(DATA_FRAME_HEADER_BYTES_MAX);
+        let count = views::write_log_message(
+            &mut payload,
+            &follow.session,
+            start,
+            entries,
+            dropped,
+            payload_max,
+        );
+        let caught_up = start + count as u64 >= next;
+        if count < WS_LOG_ENTRIES_PER_MESSAGE_MAX && !caught_up && !queue_empty {
+            // Bigger than the last: wait for an empty queue.
+            follow.message_bytes_last = WS_LOG_READ_AHEAD_BYTES_MAX;
+            return;
+        }
+        let before = out.len();
+        write_text_frame(out, &payload, false);
+        let message_bytes = out.len() - before;
+        debug_assert!(count <= 1 || message_bytes <= room);
+        follow.cursor = start + count as u64;
+        follow.message_bytes_last = message_bytes;
+        room = room.saturating_sub(message_bytes);
+        if count < WS_LOG_ENTRIES_PER_MESSAGE_MAX {
+            follow.due = !caught_up;
+            return;
+        }
     }
-    count
 }
 
 /// A WebSocket connection in a slot, if it is still the one with `serial`.
@@ -707,10 +736,18 @@ fn protocol_error(why: impl std::fmt::Display) -> (CloseCode, String) {
 }
 
 /// A final, unmasked text frame around `payload` (RFC 6455 5.2); RSV1
-/// marks it compressed. Framed here rather than by `Frame::message`, which
-/// would take the payload by value: the plain list is still needed for the
-/// compressed one.
+/// marks it compressed.
 fn text_frame(payload: &[u8], rsv1: bool) -> Vec<u8> {
+    let mut frame = Vec::new();
+    write_text_frame(&mut frame, payload, rsv1);
+    frame
+}
+
+/// Appends the frame of `text_frame`. Framed here rather than by
+/// `Frame::message`, which takes the payload by value: the plain list is
+/// still needed for the compressed one, and a log message's buffer is
+/// reused for the next.
+fn write_text_frame(out: &mut Vec<u8>, payload: &[u8], rsv1: bool) {
     let header = FrameHeader {
         is_final: true,
         rsv1,
@@ -720,11 +757,10 @@ fn text_frame(payload: &[u8], rsv1: bool) -> Vec<u8> {
         mask: None,
     };
     let length = payload.len() as u64;
-    let mut frame = Vec::with_capacity(header.len(length) + payload.len());
+    out.reserve(header.len(length) + payload.len());
     // Formatting into a Vec cannot fail.
-    let _ = header.format(length, &mut frame);
-    frame.extend_from_slice(payload);
-    frame
+    let _ = header.format(length, out);
+    out.extend_from_slice(payload);
 }
 
 /// Who gets pushes and who follows what, by (slot, serial). Connections
@@ -976,26 +1012,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entry_budget_counts_at_least_one_entry() {
-        let entry = |message| Entry {
-            cursor: 0,
-            timestamp_ms: 0,
-            level: Level::Info,
-            truncated: false,
-            message,
-            data: None,
-        };
-        let big = "x".repeat(1000);
-        let entries = [entry(big.as_str()), entry("a"), entry("b")];
-        assert_eq!(entries_within(entries.iter().copied(), 0), 1);
-        let one = 1000 * 6 + ENTRY_OVERHEAD_BYTES_MAX;
-        assert_eq!(entries_within(entries.iter().copied(), one), 1);
-        let all = one + 2 * (6 + ENTRY_OVERHEAD_BYTES_MAX);
-        assert_eq!(entries_within(entries.iter().copied(), all), 3);
-        assert_eq!(entries_within(entries.iter().copied(), all - 1), 2);
-    }
-
     fn app() -> App {
         let config = crate::config::Config::default();
         let addr = "127.0.0.1:8558".parse().expect("address");
@@ -1025,6 +1041,137 @@ mod tests {
                     ws.push_written(push.len());
                 }
                 _ => return (written, verdict),
+            }
+        }
+    }
+
+    /// The JSON payloads of the unmasked text frames in `bytes`, in order.
+    fn text_messages(mut bytes: &[u8]) -> Vec<Value> {
+        let mut messages = Vec::new();
+        while !bytes.is_empty() {
+            assert_eq!(bytes[0], 0x81, "a final text frame");
+            let (length, header) = match bytes[1] {
+                126 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+                127 => {
+                    let length: [u8; 8] = bytes[2..10].try_into().expect("8 bytes");
+                    (u64::from_be_bytes(length) as usize, 10)
+                }
+                length => (usize::from(length), 2),
+            };
+            let payload = &bytes[header..header + length];
+            messages.push(serde_json::from_slice(payload).expect("a JSON message"));
+            bytes = &bytes[header + length..];
+        }
+        messages
+    }
+
+    /// Follows the server's own log from `cursor` as a client whose socket
+    /// is topped up twice a turn: still holding `queued` bytes (a write
+    /// event that left some), then drained; each time it takes everything.
+    /// Returns the `log` messages in order, after checking the bytes queued
+    /// each time against the read-ahead and its overshoot.
+    fn catch_up(app: &App, cursor: u64, queued: usize) -> Vec<Value> {
+        let mut ws = WsConn::new(false, None, 0);
+        ws.start_follow(app.sessions.server_id(), cursor, app);
+        let mut messages = Vec::new();
+        loop {
+            let count_before = messages.len();
+            for queued in [queued, 0] {
+                let (mut output, mut sent) = (vec![b'q'; queued], 0);
+                ws.fill_output(&mut output, &mut sent, app, 0);
+                let bound = WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX;
+                assert!(output.len() < bound, "{} bytes queued", output.len());
+                messages.extend(text_messages(&output[queued..]));
+            }
+            if messages.len() == count_before {
+                return messages;
+            }
+        }
+    }
+
+    fn entry_counts(messages: &[Value]) -> Vec<usize> {
+        let entries = |message: &Value| message["entries"].as_array().map_or(0, Vec::len);
+        messages.iter().map(entries).collect()
+    }
+
+    /// Every entry once and in order, from `first` to the log's end.
+    fn check_in_order(messages: &[Value], first: u64, next: u64) {
+        let mut cursor = first;
+        for message in messages {
+            for entry in message["entries"].as_array().expect("entries") {
+                assert_eq!(entry["cursor"], cursor);
+                cursor += 1;
+            }
+            assert_eq!(message["cursor"], cursor);
+        }
+        assert_eq!(cursor, next);
+    }
+
+    #[test]
+    fn a_10000_entry_backlog_leaves_in_messages_as_full_as_allowed() {
+        // Short lines and the benchmark's 80-byte lines: 1,000 entries fit
+        // the read-ahead, so ten full messages.
+        // Also when the server tops the queue up before it drained.
+        for line_bytes in [8, 80] {
+            let mut app = app();
+            for index in 0..10_000 {
+                app.server_log(Level::Info, &format!("{index:0>line_bytes$}"), 1_000);
+            }
+            for queued in [0, 1, 100_000, WS_LOG_READ_AHEAD_BYTES_MAX - 1] {
+                let messages = catch_up(&app, 0, queued);
+                assert_eq!(entry_counts(&messages), [1000; 10], "{line_bytes} {queued}");
+                check_in_order(&messages, 0, 10_000);
+            }
+        }
+        let mut app = app();
+        for index in 0..10_000 {
+            app.server_log(Level::Info, &format!("{index:0>1000}"), 1_000);
+        }
+        let messages = catch_up(&app, 0, 100_000);
+        check_in_order(&messages, 0, 10_000);
+        // Each message but the last holds what the read-ahead does: the
+        // count shrinks by one only where cursors gain a digit.
+        let counts = entry_counts(&messages);
+        let full = counts[0];
+        let (last, others) = counts.split_last().expect("messages");
+        assert!(others.iter().all(|&count| count + 1 >= full), "{counts:?}");
+        assert!(*last <= full);
+        let log = &app
+            .sessions
+            .get(&app.sessions.server_id())
+            .expect("own")
+            .log;
+        let framed_bytes = |count| {
+            let mut payload = Vec::new();
+            let id = app.sessions.server_id();
+            let entries = log.iter_from(0).take(count);
+            views::write_log_message(&mut payload, &id, 0, entries, 0, usize::MAX);
+            text_frame(&payload, false).len()
+        };
+        assert!(framed_bytes(full) <= WS_LOG_READ_AHEAD_BYTES_MAX);
+        assert!(framed_bytes(full + 1) > WS_LOG_READ_AHEAD_BYTES_MAX);
+    }
+
+    #[test]
+    fn an_entry_too_big_for_the_room_left_goes_alone_within_the_overshoot() {
+        let mut app = app();
+        let server_id = app.sessions.server_id();
+        let session = app.sessions.active_mut(&server_id, 0).expect("own session");
+        // The largest entry there is: every message byte escaped as \u0001.
+        let huge = "\u{1}".repeat(MESSAGE_BYTES_MAX);
+        let data = format!(r#"{{"d":"{}"}}"#, "d".repeat(ENTRY_DATA_BYTES_MAX - 8));
+        for _ in 0..5 {
+            session.log.push(0, Level::Info, false, "small", None);
+            session.log.push(0, Level::Error, true, &huge, Some(&data));
+        }
+        // A socket that takes everything, and one that is nearly full.
+        for queued in [0, WS_LOG_READ_AHEAD_BYTES_MAX - 1] {
+            let messages = catch_up(&app, 0, queued);
+            check_in_order(&messages, 0, 10);
+            for message in &messages {
+                let entries = message["entries"].as_array().expect("entries");
+                let huge_count = entries.iter().filter(|entry| entry["truncated"] == true);
+                assert!(huge_count.count() == 0 || entries.len() == 1, "{queued}");
             }
         }
     }

@@ -120,7 +120,7 @@ fn check(server: &Server, kind: Built, head: &RequestHead) {
     let decision = plan(&server.app, head);
     let refused_for = |what: &str| match &decision {
         Plan::Answer(response) if response.status == 403 => {
-            String::from_utf8_lossy(&response.body).contains(&format!("{what} is not"))
+            String::from_utf8_lossy(response.body()).contains(&format!("{what} is not"))
         }
         _ => false,
     };

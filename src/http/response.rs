@@ -1,8 +1,12 @@
 //! Response writer: status line, the headers every answer carries, body.
 //!
 //! Answers are written straight into the connection's output buffer, so a
-//! batch of pipelined requests leaves in one `write`.
+//! batch of pipelined requests leaves in one `write`. A log page is written
+//! behind room for its head instead (`Response::json_written`), and its
+//! buffer becomes the output when nothing waits before it: the page is
+//! never copied.
 
+use crate::limits::RESPONSE_HEAD_ROOM_BYTES;
 use crate::time::format_http_date;
 use std::cell::RefCell;
 
@@ -11,7 +15,10 @@ use std::cell::RefCell;
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    /// The body, behind `head_room` bytes that are not part of it.
+    body: Vec<u8>,
+    /// Bytes kept free in front of the body for the head (`json_written`).
+    head_room: usize,
     /// Headers beyond the standard ones, e.g. `Allow`, `Location`.
     pub headers: Vec<(&'static str, String)>,
     /// Close the connection after this answer.
@@ -27,9 +34,55 @@ impl Response {
             status,
             content_type: CONTENT_TYPE_JSON,
             body,
+            head_room: 0,
             headers: Vec::new(),
             close: false,
         }
+    }
+
+    /// A large body, written by `write_body` into a buffer of `capacity`
+    /// bytes after `RESPONSE_HEAD_ROOM_BYTES` left free: the head is then
+    /// written into that room (`into_bytes`), and the buffer becomes the
+    /// connection's output as it is, instead of the body being copied
+    /// behind a head and its buffer freed.
+    pub fn json_written(
+        status: u16,
+        capacity: usize,
+        write_body: impl FnOnce(&mut Vec<u8>),
+    ) -> Response {
+        let mut body = Vec::with_capacity(RESPONSE_HEAD_ROOM_BYTES + capacity);
+        body.resize(RESPONSE_HEAD_ROOM_BYTES, 0);
+        write_body(&mut body);
+        Response {
+            head_room: RESPONSE_HEAD_ROOM_BYTES,
+            ..Response::json(status, body)
+        }
+    }
+
+    /// Written by `json_written`, with room for its head in front.
+    pub fn has_head_room(&self) -> bool {
+        self.head_room > 0
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body[self.head_room..]
+    }
+
+    /// The whole answer in the body's own buffer, the head written into
+    /// the room in front of the body: the buffer and the offset where the
+    /// answer starts in it. The response back when there is no such room
+    /// or the head does not fit it (`write_response` copies the body then).
+    pub fn into_bytes(mut self, now_ms: u64) -> Result<(Vec<u8>, usize), Response> {
+        if !self.has_head_room() {
+            return Err(self);
+        }
+        let mut head = Vec::with_capacity(self.head_room);
+        write_head(&mut head, &self, now_ms);
+        let Some(start) = self.head_room.checked_sub(head.len()) else {
+            return Err(self);
+        };
+        self.body[start..self.head_room].copy_from_slice(&head);
+        Ok((self.body, start))
     }
 
     /// `{"error": message}` with `status`.
@@ -54,10 +107,7 @@ impl Response {
 
 /// Writes `text` as a JSON string literal.
 pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    let plain = text
-        .bytes()
-        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\');
-    if plain {
+    if json_plain(text.as_bytes()) {
         // Most names and messages need no escape: copy them as they are.
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
@@ -67,6 +117,37 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
         // Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
     }
+}
+
+/// Whether `bytes` go into a JSON string as they are: no control
+/// character, quote or backslash. Tested eight bytes at a time (word-wide
+/// arithmetic in safe code): log pages are mostly plain messages, and a
+/// byte-by-byte test was half of the work of rendering one.
+fn json_plain(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let escaped = words.by_ref().any(|word| {
+        let mut word_bytes = [0; 8];
+        word_bytes.copy_from_slice(word);
+        word_needs_escape(u64::from_le_bytes(word_bytes))
+    });
+    // The last bytes, padded with spaces (plain) to a whole word.
+    let mut last = [b' '; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    !escaped && !word_needs_escape(u64::from_le_bytes(last))
+}
+
+/// Whether any byte of `word` is below 0x20, `"` or `\`: below 0x20 as it
+/// is, or below 1 after an XOR with `"` or `\`. `x - n` sets the high bit
+/// of a byte below `n`, and `& !word` drops bytes of 0x80 and up (the XORs
+/// keep the high bits, so one mask serves all three). A borrow can mark a
+/// later byte falsely, but only after a true one, so "any" is exact.
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES * 0x80;
+    let controls = word.wrapping_sub(ONES * 0x20);
+    let quotes = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslashes = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    (controls | quotes | backslashes) & !word & HIGHS != 0
 }
 
 /// The reason phrase for each status code the server sends.
@@ -124,6 +205,14 @@ fn write_date(out: &mut Vec<u8>, now_ms: u64) {
 /// Appends the whole response to `out`. For HEAD (`head_only`) the headers
 /// describe the body that a GET would get, and no body follows.
 pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, now_ms: u64) {
+    write_head(out, response, now_ms);
+    if !head_only {
+        out.extend_from_slice(response.body());
+    }
+}
+
+/// Appends the status line and headers, up to the blank line.
+fn write_head(out: &mut Vec<u8>, response: &Response, now_ms: u64) {
     // Hand-assembled rather than `write!`: this runs once per request.
     let status = response.status;
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -138,7 +227,7 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(response.content_type.as_bytes());
         out.extend_from_slice(b"\r\nContent-Length: ");
-        write_decimal(out, response.body.len() as u64);
+        write_decimal(out, response.body().len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
@@ -153,24 +242,34 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, head_only: bool, n
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(&response.body);
-    }
 }
 
-/// Appends `value` in decimal.
+/// Appends `value` in decimal, two digits per division (every entry of a
+/// log page has its cursor written).
 pub fn write_decimal(out: &mut Vec<u8>, mut value: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut start = digits.len();
-    loop {
+    while value >= 10 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if value > 0 || start == digits.len() {
         start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+        digits[start] = b'0' + value as u8;
     }
     out.extend_from_slice(&digits[start..]);
+}
+
+/// How many digits `write_decimal` writes for `value`.
+pub fn decimal_len(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// The interim answer to `Expect: 100-continue`.
@@ -182,10 +281,13 @@ mod tests {
 
     #[test]
     fn decimals_and_strings() {
-        for value in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+        let powers = (0..20).map(|exponent| 10u64.pow(exponent));
+        let edges = powers.flat_map(|power| [power - 1, power, power + 1]);
+        for value in edges.chain([0, 7, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX]) {
             let mut out = Vec::new();
             write_decimal(&mut out, value);
             assert_eq!(out, value.to_string().into_bytes());
+            assert_eq!(decimal_len(value), out.len());
         }
         for text in [
             "plain",
@@ -204,10 +306,57 @@ mod tests {
     }
 
     #[test]
+    fn json_plain_agrees_with_a_byte_by_byte_test() {
+        let plain_byte = |byte: u8| byte >= 0x20 && byte != b'"' && byte != b'\\';
+        // Every byte value at every position of strings up to 19 bytes,
+        // among plain ASCII and non-ASCII neighbours.
+        for len in 1..20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut bytes: Vec<u8> = (0..len).map(|i| [b'a', 0xc3, 0xa9][i % 3]).collect();
+                    bytes[at] = byte;
+                    let expected = bytes.iter().all(|&b| plain_byte(b));
+                    assert_eq!(json_plain(&bytes), expected, "{bytes:?}");
+                }
+            }
+        }
+        assert!(json_plain(b""));
+        assert!(json_plain("ünïcødé ✓ 😀 \u{7f}".as_bytes()));
+    }
+
+    #[test]
     fn error_body_is_json() {
         let response = Response::error(404, "no session \"x\"");
-        let value: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
+        let value: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
         assert_eq!(value["error"], "no session \"x\"");
+    }
+
+    /// A body written behind room for its head leaves as the same bytes
+    /// that `write_response` writes; a head too big for the room is refused.
+    #[test]
+    fn a_body_written_in_place_gets_its_head_in_front() {
+        let body = br#"{"entries":[]}"#;
+        let expected = {
+            let response = Response::json(200, body.to_vec()).with_header("X-Cursor", "7".into());
+            let mut out = Vec::new();
+            write_response(&mut out, &response, false, 1_000);
+            out
+        };
+        let written = Response::json_written(200, 64, |out| out.extend_from_slice(body))
+            .with_header("X-Cursor", "7".into());
+        assert_eq!(written.body(), body);
+        let (bytes, start) = written.into_bytes(1_000).expect("the head fits");
+        assert_eq!(&bytes[start..], &expected[..]);
+        let long = "x".repeat(RESPONSE_HEAD_ROOM_BYTES);
+        let crowded = Response::json_written(200, 64, |out| out.extend_from_slice(body))
+            .with_header("X-Long", long);
+        let refused = crowded
+            .into_bytes(1_000)
+            .expect_err("no room for this head");
+        let mut out = Vec::new();
+        write_response(&mut out, &refused, false, 1_000);
+        assert!(out.ends_with(body));
+        assert!(Response::json(200, body.to_vec()).into_bytes(0).is_err());
     }
 
     #[test]

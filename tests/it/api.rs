@@ -630,6 +630,67 @@ fn reads_by_cursor_offset_and_tail() {
     );
 }
 
+/// A log page is written into its own buffer behind room for its head and
+/// sent from there when nothing waits before it, and copied behind what
+/// waits otherwise: pipelined pages, HEAD and text pages all arrive whole.
+#[test]
+fn pipelined_and_head_log_pages_arrive_whole() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("pages");
+    let lines: String = (0..3_000)
+        .map(|index| format!("line {index} \"quoted\" \u{1}\n"))
+        .collect();
+    server.append_text(&id, &lines);
+    let host = "Host: 127.0.0.1\r\n";
+    let mut raw = String::new();
+    for query in [
+        "?cursor=0",
+        "?cursor=1000&limit=1000",
+        "?cursor=2990&format=text",
+    ] {
+        raw.push_str(&format!(
+            "GET {} HTTP/1.1\r\n{host}\r\n",
+            log_path(&id, query)
+        ));
+    }
+    raw.push_str(&format!(
+        "GET /health HTTP/1.1\r\n{host}Connection: close\r\n\r\n"
+    ));
+    let (replies, closed) = exchange_raw(&server, raw.as_bytes());
+    assert!(closed);
+    assert_eq!(replies.len(), 4);
+    for (page, first) in replies[..2].iter().zip([0, 1000]) {
+        let entries = page.json()["entries"].as_array().cloned().expect("entries");
+        assert_eq!(entries.len(), 1000);
+        assert_eq!(
+            entries[0]["message"],
+            format!("line {first} \"quoted\" \u{1}")
+        );
+        assert_eq!(entries[999]["cursor"], first + 999);
+    }
+    let text = replies[2].text();
+    assert_eq!(text.lines().count(), 10);
+    assert!(
+        text.ends_with("info line 2999 \"quoted\" \u{1}\n"),
+        "{text}"
+    );
+    assert_eq!(replies[3].json()["status"], "ok");
+    // HEAD: the length of the GET's body, and no body.
+    let path = log_path(&id, "?cursor=5");
+    let get_length = server.get(&path).body.len();
+    let mut stream = server.connect();
+    let head = format!("HEAD {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.contains(&format!("\r\nContent-Length: {get_length}\r\n")),
+        "{answer}"
+    );
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+}
+
 #[test]
 fn limit_defaults_to_1000() {
     let server = TestServer::start(&[]);

@@ -1377,7 +1377,7 @@ fn check_page(response: &Response, page: &Page, text: bool, query: &str) {
         let more = page.more.to_string();
         assert_eq!(header(response, "X-More"), Some(more.as_str()), "?{query}");
         let lines: String = page.entries.iter().map(|e| e.1.text_line()).collect();
-        let body = String::from_utf8_lossy(&response.body);
+        let body = String::from_utf8_lossy(response.body());
         assert_eq!(body, lines, "text read ?{query}");
         return;
     }
@@ -1389,6 +1389,6 @@ fn check_page(response: &Response, page: &Page, text: bool, query: &str) {
         "more": page.more,
         "total": page.total,
     });
-    let body: Value = serde_json::from_slice(&response.body).expect("a read answers json");
+    let body: Value = serde_json::from_slice(response.body()).expect("a read answers json");
     assert_eq!(body, want, "read ?{query}");
 }

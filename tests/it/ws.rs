@@ -681,3 +681,34 @@ fn a_stalled_follower_resumes_from_its_cursor_with_evicted_entries_counted() {
         "the ring evicted entries the follower had not read"
     );
 }
+
+/// A follower catching up on a full 10,000-entry log of 80-byte lines gets
+/// it in ten messages of 1,000 entries (`WS_LOG_ENTRIES_PER_MESSAGE_MAX`;
+/// 1,000 such entries fit the 256 KiB read-ahead), each entry once and in
+/// order. Sized by a worst-case estimate of their JSON, the same backlog
+/// used to arrive in 140 messages that shrank from 409 entries to 1.
+#[test]
+fn a_follower_catching_up_on_10000_entries_gets_ten_full_messages() {
+    let server = TestServer::start(&["--ws-interval-ms", "60000"]);
+    let id = server.create_session("backlog");
+    let lines: String = (0..10_000)
+        .map(|index| format!("line {index:<75}\n"))
+        .collect();
+    assert_eq!(server.append_text(&id, &lines).status, 200);
+    let mut client = ws_connect(&server, "/sessions/ws");
+    follow(&mut client, &id, 0);
+    let mut sizes = Vec::new();
+    let mut next_cursor = 0;
+    while next_cursor < 10_000 {
+        let log = next_of_type(&mut client, "log");
+        assert_eq!(log["dropped"], 0);
+        for entry in log["entries"].as_array().expect("entries") {
+            assert_eq!(entry["cursor"], next_cursor, "each entry once, in order");
+            assert_eq!(entry["message"], format!("line {next_cursor:<75}"));
+            next_cursor += 1;
+        }
+        assert_eq!(log["cursor"], next_cursor);
+        sizes.push(log["entries"].as_array().map_or(0, Vec::len));
+    }
+    assert_eq!(sizes, [1000; 10]);
+}
