@@ -618,19 +618,26 @@ impl TextLines {
 
     /// Takes the next bytes of the body; emits every line they complete.
     pub fn feed(&mut self, bytes: &[u8], emit: &mut dyn FnMut(&str, bool)) {
-        let mut rest = bytes;
-        while let Some(newline) = find_newline(rest) {
+        let valid = valid_prefix(bytes);
+        let mut start = 0;
+        while let Some(newline) = find_newline(&bytes[start..]) {
+            let end = start + newline;
             if self.line.is_empty() && newline <= self.bytes_max {
                 // The whole line is in this piece: emit it from where it
-                // lies instead of copying it into `line` first.
-                emit_line(&rest[..newline], true, false, self.bytes_max, emit);
+                // lies instead of copying it into `line` first, without a
+                // second UTF-8 check when it lies in the valid prefix (a
+                // line starts and ends beside a `\n`, so on char boundaries).
+                match valid.get(start..end) {
+                    Some(text) => emit_text(text, true, self.bytes_max, emit),
+                    None => emit_line(&bytes[start..end], true, false, self.bytes_max, emit),
+                }
             } else {
-                self.keep(&rest[..newline]);
+                self.keep(&bytes[start..end]);
                 self.end_line(true, emit);
             }
-            rest = &rest[newline + 1..];
+            start = end + 1;
         }
-        self.keep(rest);
+        self.keep(&bytes[start..]);
     }
 
     /// The body is complete: emits its last line if it had no newline.
@@ -661,6 +668,20 @@ impl TextLines {
     }
 }
 
+/// The longest valid UTF-8 start of `bytes`: all of a piece in the common
+/// case, checked once for the piece rather than once per line (`from_utf8`
+/// over 4 KiB costs a fraction of fifty calls over its lines).
+fn valid_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // Rare: the decoder finds the same prefix again, one byte at a time.
+        Err(error) => bytes[..error.valid_up_to()]
+            .utf8_chunks()
+            .next()
+            .map_or("", |chunk| chunk.valid()),
+    }
+}
+
 /// Emits one line's bytes (without its `\n`) as an entry, unless empty.
 fn emit_line(
     raw: &[u8],
@@ -669,22 +690,36 @@ fn emit_line(
     bytes_max: usize,
     emit: &mut dyn FnMut(&str, bool),
 ) {
-    let mut raw = raw;
-    // When bytes were dropped the `\r` before the newline was among them.
-    if newline && !overflowed {
-        raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    }
-    if raw.is_empty() {
-        return;
-    }
     // Valid UTF-8 is the common case, and `from_utf8` checks it much faster
-    // than the lossy decoder walks it.
+    // than the lossy decoder walks it. (A `\r` decodes to itself, so
+    // dropping it after decoding drops the same byte.)
     let text = match std::str::from_utf8(raw) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(raw),
     };
-    let (message, truncated) = cut_to(&text, bytes_max);
-    emit(message, truncated || overflowed);
+    if overflowed {
+        // When bytes were dropped the `\r` before the newline was among
+        // them, and the line is not empty.
+        let (message, _) = cut_to(&text, bytes_max);
+        emit(message, true);
+    } else {
+        emit_text(&text, newline, bytes_max, emit);
+    }
+}
+
+/// Emits one whole line of text (without its `\n`, and without a `\r`
+/// before it when `newline`) as an entry, unless empty.
+fn emit_text(text: &str, newline: bool, bytes_max: usize, emit: &mut dyn FnMut(&str, bool)) {
+    let text = if newline {
+        text.strip_suffix('\r').unwrap_or(text)
+    } else {
+        text
+    };
+    if text.is_empty() {
+        return;
+    }
+    let (message, truncated) = cut_to(text, bytes_max);
+    emit(message, truncated);
 }
 
 /// The index of the first `\n`, eight bytes at a time (a word-wide
@@ -1233,6 +1268,24 @@ mod tests {
         check_text(
             b"\xc0\xaf\xed\xa0\x80\n",
             "\"\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\"",
+        );
+    }
+
+    #[test]
+    fn valid_prefix_stops_at_the_first_invalid_or_unfinished_char() {
+        assert_eq!(valid_prefix(b"one\ntwo\n"), "one\ntwo\n");
+        assert_eq!(valid_prefix("é\n😀".as_bytes()), "é\n😀");
+        assert_eq!(valid_prefix(b"ok\n\xffok\n"), "ok\n");
+        assert_eq!(valid_prefix(b"ok\n\xf0\x9f\x98"), "ok\n");
+        assert_eq!(valid_prefix(b"\xc3"), "");
+        assert_eq!(valid_prefix(b""), "");
+    }
+
+    #[test]
+    fn text_lines_after_an_invalid_byte_in_the_same_piece() {
+        check_text(
+            b"before\n\xffbad\nafter\r\n\xe2\x82\xac\n",
+            "\"before\"\n\"\u{fffd}bad\"\n\"after\"\n\"\u{20ac}\"",
         );
     }
 
