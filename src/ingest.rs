@@ -722,9 +722,29 @@ fn emit_text(text: &str, newline: bool, bytes_max: usize, emit: &mut dyn FnMut(&
     emit(message, truncated);
 }
 
-/// The index of the first `\n`, eight bytes at a time (a word-wide
-/// compare in safe code; this search is most of ingest's work).
+/// The index of the first `\n` (this search is most of ingest's work).
+/// Skips 32 bytes at a time: with no early exit inside a chunk, the
+/// compiler compares all of it at once (SSE2), about ten instructions per
+/// chunk in safe code; then finds the byte eight at a time.
 fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const SKIP_BYTES: usize = 32;
+    let mut skipped = 0;
+    for chunk in bytes.chunks_exact(SKIP_BYTES) {
+        if chunk
+            .iter()
+            .fold(false, |found, &byte| found | (byte == b'\n'))
+        {
+            break;
+        }
+        skipped += SKIP_BYTES;
+    }
+    find_newline_in_words(&bytes[skipped..]).map(|index| skipped + index)
+}
+
+/// The index of the first `\n`, eight bytes at a time (a word-wide
+/// compare: the lowest flagged byte of a word is exact, as a borrow only
+/// runs upwards from a byte that matched).
+fn find_newline_in_words(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const NEWLINES: u64 = ONES * b'\n' as u64;
@@ -734,11 +754,9 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let diff = u64::from_le_bytes(word) ^ NEWLINES;
-        if diff.wrapping_sub(ONES) & !diff & HIGHS != 0 {
-            return chunk
-                .iter()
-                .position(|&byte| byte == b'\n')
-                .map(|index| offset + index);
+        let found = diff.wrapping_sub(ONES) & !diff & HIGHS;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
@@ -767,13 +785,22 @@ mod tests {
 
     #[test]
     fn find_newline_agrees_with_a_plain_search() {
-        let mut input = vec![b'a'; 40];
+        let mut input = vec![b'a'; 100];
         assert_eq!(find_newline(&input), None);
         for at in 0..input.len() {
             input[at] = b'\n';
             for start in 0..=at {
                 let want = input[start..].iter().position(|&byte| byte == b'\n');
                 assert_eq!(find_newline(&input[start..]), want, "at {at} start {start}");
+            }
+            // Bytes that a word-wide compare might mistake for a newline
+            // just after it.
+            if at + 1 < input.len() {
+                input[at + 1] = b'\n' + 1;
+                assert_eq!(find_newline(&input[at..]), Some(0), "at {at} then 0x0b");
+                input[at + 1] = b'\n';
+                assert_eq!(find_newline(&input[at..]), Some(0), "at {at} twice");
+                input[at + 1] = b'a';
             }
             input[at] = 0x8a; // a high byte that is not a newline
         }
