@@ -17,7 +17,8 @@
 #                               (REQUESTS=1000 by default)
 #   bench/profile.sh ingest     POST /sessions/{id}/log, the 4096-byte text
 #                               body of 50 lines of bench/ingest.lua, rotating
-#                               over 64 sessions (REQUESTS=2000 by default)
+#                               over 64 sessions whose rings are full
+#                               (REQUESTS=2000 by default)
 #
 # Bounded: every step has a timeout; the server is stopped by its PID.
 
@@ -77,6 +78,10 @@ SESSIONS=1
 python3 "$ROOT/bench/populate.py" sessions "$ADDR" "${ID:0:16}" "$SESSIONS"
 if [ "$SCENARIO" = cursor ]; then
     python3 "$ROOT/bench/populate.py" fill "$ADDR" "$ID" 10000 80
+elif [ "$SCENARIO" = ingest ]; then
+    # Full rings, as after the first 0.2 s of a wrk run: each line measured
+    # evicts the oldest.
+    python3 "$ROOT/bench/populate.py" fill-many "$ADDR" "${ID:0:16}" 64 10000 81
 fi
 
 # get_loop COUNT: COUNT sequential requests on one keep-alive connection
