@@ -640,6 +640,12 @@ impl TextLines {
         self.keep(&bytes[start..]);
     }
 
+    /// Bytes of a line without its newline are held: `finish` would emit
+    /// it. (Its caller can skip the session look-up when not.)
+    pub fn has_partial_line(&self) -> bool {
+        !self.line.is_empty()
+    }
+
     /// The body is complete: emits its last line if it had no newline.
     pub fn finish(&mut self, emit: &mut dyn FnMut(&str, bool)) {
         self.end_line(false, emit);
@@ -1320,9 +1326,13 @@ mod tests {
     fn text_final_line_waits_for_finish() {
         let mut lines = TextLines::new();
         let mut out = Vec::new();
-        lines.feed(b"done\npartial", &mut |m, t| out.push((m.to_string(), t)));
+        lines.feed(b"done\n", &mut |m, t| out.push((m.to_string(), t)));
+        assert!(!lines.has_partial_line());
+        lines.feed(b"partial", &mut |m, t| out.push((m.to_string(), t)));
+        assert!(lines.has_partial_line());
         assert_eq!(out, [("done".to_string(), false)]);
         lines.finish(&mut |m, t| out.push((m.to_string(), t)));
+        assert!(!lines.has_partial_line());
         assert_eq!(out[1], ("partial".to_string(), false));
         lines.finish(&mut |m, t| out.push((m.to_string(), t)));
         assert_eq!(out.len(), 2);

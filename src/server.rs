@@ -671,7 +671,9 @@ impl Server {
             } => {
                 let mut appended = appended;
                 let mut failure = failure;
-                if failure.is_none() {
+                // Most bodies end with a newline: nothing left to append, no
+                // session to look up.
+                if failure.is_none() && lines.has_partial_line() {
                     let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
                     match api::append_text_lines(&mut self.app, session_id, now_ms, produce) {
                         Ok(count) => appended += count,
