@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Top lists from callgrind_annotate output, per request (bench/profile.sh).
 
-    hotspots.py SELF_TXT INCLUSIVE_TXT REQUESTS [get|cursor]
+    hotspots.py SELF_TXT INCLUSIVE_TXT REQUESTS [get|cursor|ingest]
 
 With LTO most code is inlined, so callgrind's "file:function" is "the
 source file of the inlined code : the symbol it was inlined into". The
@@ -16,6 +16,8 @@ import sys
 LINE = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)(?: \[[^\]]*\])?$")
 FILE_PREFIX = re.compile(r"^.*?\.(?:rs|c|S|h):(.*)$")
 TOP = 15
+# Lines in each POST of bench/ingest.lua (and of bench/profile.sh ingest).
+LINES_PER_INGEST = 50
 
 
 def rows(path):
@@ -50,9 +52,12 @@ def main(argv):
     self_rows = [(ir, what) for ir, what in self_rows if what != "PROGRAM TOTALS"]
     inclusive_rows = [(ir, what) for ir, what in inclusive_rows if what != "PROGRAM TOTALS"]
     scenario = argv[4] if len(argv) > 4 else "get"
-    what = {"get": "GET /sessions/{id}", "cursor": "GET /sessions/{id}/log?cursor=C"}[scenario]
+    what = {"get": "GET /sessions/{id}", "cursor": "GET /sessions/{id}/log?cursor=C",
+            "ingest": "POST /sessions/{id}/log (50 text lines)"}[scenario]
     print("%s: %d user-space instructions over %d requests = %d per request"
           % (what, total, requests, total // requests))
+    if scenario == "ingest":
+        print("  = %d per line" % (total // (requests * LINES_PER_INGEST)))
     show("Top %d by self instructions (source file : function):" % TOP,
          [(ir, short(what)) for ir, what in self_rows[:TOP]], total, requests)
     by_symbol = collections.Counter()

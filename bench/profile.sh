@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/profile.sh: instruction counts of GET /sessions/{id} (or, with
-# `cursor`, of the benchmark's cursor reads) under valgrind's callgrind
+# `cursor`, of the benchmark's cursor reads, or with `ingest`, of its
+# text-log POSTs) under valgrind's callgrind
 # (exact and repeatable, unlike timings on a busy machine). Builds the
 # release profile with symbols (strip off, line tables) into
 # target/profile, starts the server under callgrind with instrumentation
@@ -14,6 +15,10 @@
 #                               over 0, 1000, ..., 9000 of a full ring of
 #                               10,000 80-byte lines, as bench/cursor.lua
 #                               (REQUESTS=1000 by default)
+#   bench/profile.sh ingest     POST /sessions/{id}/log, the 4096-byte text
+#                               body of 50 lines of bench/ingest.lua, rotating
+#                               over 64 sessions whose rings are full
+#                               (REQUESTS=2000 by default)
 #
 # Bounded: every step has a timeout; the server is stopped by its PID.
 
@@ -24,7 +29,8 @@ SCENARIO=${1:-get}
 case $SCENARIO in
     get) REQUESTS=${REQUESTS:-10000} ;;
     cursor) REQUESTS=${REQUESTS:-1000} ;;
-    *) echo "usage: bench/profile.sh [get|cursor]" >&2; exit 2 ;;
+    ingest) REQUESTS=${REQUESTS:-2000} ;;
+    *) echo "usage: bench/profile.sh [get|cursor|ingest]" >&2; exit 2 ;;
 esac
 TARGET_DIR=${BENCH_PROFILE_TARGET_DIR:-$ROOT/target/profile}
 OUT=$ROOT/target/bench/profile
@@ -67,23 +73,42 @@ until grep -q '^listening on http://' "$OUT/server.out"; do
 done
 ADDR=$(sed -n 's|^listening on http://||p' "$OUT/server.out")
 
-python3 "$ROOT/bench/populate.py" sessions "$ADDR" "${ID:0:16}" 1
+SESSIONS=1
+[ "$SCENARIO" = ingest ] && SESSIONS=64
+python3 "$ROOT/bench/populate.py" sessions "$ADDR" "${ID:0:16}" "$SESSIONS"
 if [ "$SCENARIO" = cursor ]; then
     python3 "$ROOT/bench/populate.py" fill "$ADDR" "$ID" 10000 80
+elif [ "$SCENARIO" = ingest ]; then
+    # Full rings, as after the first 0.2 s of a wrk run: each line measured
+    # evicts the oldest.
+    python3 "$ROOT/bench/populate.py" fill-many "$ADDR" "${ID:0:16}" 64 10000 81
 fi
 
-# get_loop COUNT: COUNT sequential GETs on one keep-alive connection (the
-# cursor reads rotate over ten pages, as bench/cursor.lua does).
+# get_loop COUNT: COUNT sequential requests on one keep-alive connection
+# (the cursor reads rotate over ten pages, as bench/cursor.lua does; the
+# ingest POSTs over 64 sessions with bench/ingest.lua's body).
 get_loop() {
     timeout 300 taskset -c 1 python3 - "$ADDR" "/sessions/$ID" "$1" "$SCENARIO" <<'EOF'
 import http.client, sys
 host, port = sys.argv[1].rsplit(":", 1)
 conn = http.client.HTTPConnection(host, int(port), timeout=30)
+# bench/ingest.lua's body: 46 lines of 81 bytes and 4 of 80, each plus "\n".
+lines = []
+for i in range(1, 51):
+    text = "[%2d/50] Compiling Module.Engine.%d.cpp (Development, Win64) " % (i, i)
+    lines.append((text + "x" * 81)[:81 if i <= 46 else 80])
+body = ("\n".join(lines) + "\n").encode()
+assert len(body) == 4096, len(body)
+prefix = sys.argv[2][len("/sessions/"):][:16]
 for index in range(int(sys.argv[3])):
     path = sys.argv[2]
-    if sys.argv[4] == "cursor":
-        path += "/log?cursor=%d&limit=1000" % (index % 10 * 1000)
-    conn.request("GET", path)
+    if sys.argv[4] == "ingest":
+        conn.request("POST", "/sessions/%s%08x/log" % (prefix, index % 64), body=body,
+                     headers={"Content-Type": "text/plain"})
+    else:
+        if sys.argv[4] == "cursor":
+            path += "/log?cursor=%d&limit=1000" % (index % 10 * 1000)
+        conn.request("GET", path)
     response = conn.getresponse()
     response.read()
     assert response.status == 200, response.status

@@ -11,7 +11,7 @@ use crate::assets::{self, Asset};
 use crate::config::Config;
 use crate::http::head::{trim_ows, BodyFraming, Method, RequestHead};
 use crate::http::query::Query;
-use crate::http::response::{Response, CONTENT_TYPE_TEXT};
+use crate::http::response::{write_decimal, Response, CONTENT_TYPE_TEXT};
 use crate::ingest::{self, IngestedEntry};
 use crate::level::Level;
 use crate::limits::*;
@@ -369,22 +369,30 @@ enum LogBodyKind {
     Ndjson,
 }
 
+/// Media types of log bodies, compared without regard to ASCII case (and
+/// without a lowercase copy: this runs for every POST of log lines).
+const LOG_BODY_KINDS: [(&str, LogBodyKind); 7] = [
+    ("text/plain", LogBodyKind::Text),
+    ("", LogBodyKind::Text),
+    // curl -d / --data-binary label their bodies as form data: for a log
+    // they are text, and a form is just as cross-site as text/plain (the
+    // Origin check covers both).
+    ("application/x-www-form-urlencoded", LogBodyKind::Text),
+    ("application/json", LogBodyKind::Json),
+    ("application/x-ndjson", LogBodyKind::Ndjson),
+    ("application/ndjson", LogBodyKind::Ndjson),
+    ("application/jsonl", LogBodyKind::Ndjson),
+];
+
 fn log_body_kind(content_type: Option<&str>) -> Option<LogBodyKind> {
     let Some(content_type) = content_type else {
         return Some(LogBodyKind::Text);
     };
-    let media = trim_ows(content_type.split(';').next().unwrap_or("")).to_ascii_lowercase();
-    match media.as_str() {
-        // curl -d / --data-binary label their bodies as form data: for a
-        // log they are text, and a form is just as cross-site as text/plain
-        // (the Origin check covers both).
-        "text/plain" | "" | "application/x-www-form-urlencoded" => Some(LogBodyKind::Text),
-        "application/json" => Some(LogBodyKind::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
-            Some(LogBodyKind::Ndjson)
-        }
-        _ => None,
-    }
+    let media = trim_ows(content_type.split(';').next().unwrap_or(""));
+    LOG_BODY_KINDS
+        .iter()
+        .find(|(name, _)| media.eq_ignore_ascii_case(name))
+        .map(|&(_, kind)| kind)
 }
 
 fn plan_log_append(app: &App, head: &RequestHead, id: SessionId) -> Result<Plan, Response> {
@@ -699,11 +707,19 @@ fn append_json(
 
 /// The answer to a successful append.
 pub fn appended_answer(appended: u64, cursor: u64) -> Response {
-    Response::json(
-        200,
-        format!("{{\"appended\":{appended},\"cursor\":{cursor}}}\n").into_bytes(),
-    )
+    // Written by hand, not `format!`: one answer per POST of log lines.
+    let mut body = Vec::with_capacity(APPENDED_ANSWER_BYTES_MAX);
+    body.extend_from_slice(b"{\"appended\":");
+    write_decimal(&mut body, appended);
+    body.extend_from_slice(b",\"cursor\":");
+    write_decimal(&mut body, cursor);
+    body.extend_from_slice(b"}\n");
+    debug_assert!(body.len() <= APPENDED_ANSWER_BYTES_MAX);
+    Response::json(200, body)
 }
+
+/// The longest answer to an append: two 20-digit numbers.
+const APPENDED_ANSWER_BYTES_MAX: usize = r#"{"appended":,"cursor":}"#.len() + 1 + 2 * 20;
 
 fn append_entries(
     app: &mut App,
@@ -947,6 +963,41 @@ pub fn log_refusal(app: &mut App, head: Option<&RequestHead>, response: &Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_answer_is_json() {
+        for (appended, cursor) in [(0, 0), (50, 9_999), (1, u64::MAX), (u64::MAX, u64::MAX)] {
+            let answer = appended_answer(appended, cursor);
+            let expected = format!("{{\"appended\":{appended},\"cursor\":{cursor}}}\n");
+            assert_eq!(answer.body(), expected.as_bytes());
+        }
+    }
+
+    #[test]
+    fn log_body_kind_ignores_case_parameters_and_spaces() {
+        let cases = [
+            (None, Some(LogBodyKind::Text)),
+            (Some(""), Some(LogBodyKind::Text)),
+            (Some("text/plain"), Some(LogBodyKind::Text)),
+            (Some("Text/Plain; charset=utf-8"), Some(LogBodyKind::Text)),
+            (Some(" ; charset=utf-8"), Some(LogBodyKind::Text)),
+            (
+                Some("application/x-www-form-urlencoded"),
+                Some(LogBodyKind::Text),
+            ),
+            (Some("APPLICATION/JSON"), Some(LogBodyKind::Json)),
+            (Some("application/json ;x=1"), Some(LogBodyKind::Json)),
+            (Some("application/x-ndjson"), Some(LogBodyKind::Ndjson)),
+            (Some("application/NDJSON"), Some(LogBodyKind::Ndjson)),
+            (Some("application/jsonl"), Some(LogBodyKind::Ndjson)),
+            (Some("text/html"), None),
+            (Some("text/plainx"), None),
+            (Some("application/jsonlines"), None),
+        ];
+        for (content_type, expected) in cases {
+            assert_eq!(log_body_kind(content_type), expected, "{content_type:?}");
+        }
+    }
 
     #[test]
     fn allows_agrees_with_allowed_methods() {

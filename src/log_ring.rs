@@ -37,6 +37,10 @@ const BLOCK_SLACK_DIVISOR: usize = 16;
 const TIMESTAMP_MS_MAX: u64 = (1 << 48) - 1;
 /// Bytes of the fixed part of a record header: timestamp and flags.
 const HEADER_FIXED_BYTES: usize = 7;
+/// Most bytes a varint of a `usize` takes (seven bits per byte).
+const VARINT_BYTES_MAX: usize = usize::BITS.div_ceil(7) as usize;
+/// Most bytes of a record header: the fixed part and two varints.
+const HEADER_BYTES_MAX: usize = HEADER_FIXED_BYTES + 2 * VARINT_BYTES_MAX;
 
 const FLAG_LEVEL_MASK: u8 = 0b0011;
 const FLAG_TRUNCATED: u8 = 0b0100;
@@ -122,12 +126,18 @@ impl LogRing {
             message_len: message.len(),
             data_len: data.map(str::len),
         };
-        let record_len = header.record_len();
+        // Encoded on the stack and appended whole: one capacity check
+        // instead of one per header byte.
+        let (header_bytes, header_len) = header.encode();
+        let record_len = header_len + message.len() + data.map_or(0, str::len);
+        debug_assert_eq!(record_len, header.record_len());
         let bytes = self.tail_for(record_len);
         let offset = bytes.len();
-        header.encode(bytes);
+        bytes.extend_from_slice(&header_bytes[..header_len]);
         bytes.extend_from_slice(message.as_bytes());
-        bytes.extend_from_slice(data.unwrap_or("").as_bytes());
+        if let Some(data) = data {
+            bytes.extend_from_slice(data.as_bytes());
+        }
         debug_assert_eq!(bytes.len() - offset, record_len);
 
         let cursor = self.next_cursor;
@@ -343,14 +353,17 @@ impl Header {
         HEADER_FIXED_BYTES + varint_len(self.message_len) + self.message_len + data_len
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
+    /// The header's bytes: the first `.1` of `.0`.
+    fn encode(&self) -> ([u8; HEADER_BYTES_MAX], usize) {
         debug_assert!(self.timestamp_ms <= TIMESTAMP_MS_MAX);
-        out.extend_from_slice(&self.timestamp_ms.to_le_bytes()[..6]);
-        out.push(self.flags);
-        varint_encode(out, self.message_len);
+        let mut out = [0u8; HEADER_BYTES_MAX];
+        out[..6].copy_from_slice(&self.timestamp_ms.to_le_bytes()[..6]);
+        out[6] = self.flags;
+        let mut len = varint_encode(&mut out, HEADER_FIXED_BYTES, self.message_len);
         if let Some(data_len) = self.data_len {
-            varint_encode(out, data_len);
+            len = varint_encode(&mut out, len, data_len);
         }
+        (out, len)
     }
 
     /// Reads the header at `offset`; returns it and the offset of the message.
@@ -427,12 +440,15 @@ fn message_cut(message: &str, truncated: bool) -> (&str, bool) {
 }
 
 /// LEB128: seven bits per byte, low first, high bit set on all but the last.
-fn varint_encode(out: &mut Vec<u8>, mut value: usize) {
+/// Writes `value` at `out[at..]`; returns the offset just past it.
+fn varint_encode(out: &mut [u8], mut at: usize, mut value: usize) -> usize {
     while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
+        out[at] = (value as u8 & 0x7f) | 0x80;
         value >>= 7;
+        at += 1;
     }
-    out.push(value as u8);
+    out[at] = value as u8;
+    at + 1
 }
 
 fn varint_decode(bytes: &[u8], at: &mut usize) -> usize {
@@ -458,6 +474,43 @@ fn varint_len(value: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_decode_as_encoded() {
+        let lens = [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            ENTRY_DATA_BYTES_MAX,
+            usize::MAX,
+        ];
+        for message_len in lens {
+            for data_len in lens.iter().copied().map(Some).chain([None]) {
+                let header = Header {
+                    timestamp_ms: TIMESTAMP_MS_MAX,
+                    flags: flags_encode(Level::Warn, true, data_len.is_some()),
+                    message_len,
+                    data_len,
+                };
+                let (bytes, len) = header.encode();
+                let (decoded, at) = Header::decode(&bytes, 0);
+                assert_eq!(at, len, "{message_len} {data_len:?}");
+                assert_eq!(
+                    (decoded.timestamp_ms, decoded.flags),
+                    (header.timestamp_ms, header.flags)
+                );
+                assert_eq!(
+                    (decoded.message_len, decoded.data_len),
+                    (message_len, data_len)
+                );
+                let lens_len = data_len.map_or(0, varint_len) + varint_len(message_len);
+                assert_eq!(len, HEADER_FIXED_BYTES + lens_len);
+            }
+        }
+    }
 
     /// Pushes `message` at info with no data, at time = its cursor.
     fn push_line(ring: &mut LogRing, message: &str) -> u64 {

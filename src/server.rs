@@ -612,24 +612,30 @@ impl Server {
         let ConnState::ReadingBody(body) = &mut conn.state else {
             return false;
         };
+        // A body with a length is fed from the input where it lies; only a
+        // chunked one is decoded into a buffer of its own.
         let mut decoded = Vec::new();
-        let (consumed, complete, error) = match &mut body.progress {
+        let (consumed, complete, error, chunked) = match &mut body.progress {
             BodyProgress::Length { remaining } => {
                 let taken = conn
                     .input
                     .len()
                     .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                decoded.extend_from_slice(&conn.input[..taken]);
                 *remaining -= taken as u64;
-                (taken, *remaining == 0, None)
+                (taken, *remaining == 0, None, false)
             }
             BodyProgress::Chunked(decoder) => match decoder.decode(&conn.input, &mut decoded) {
-                Ok(consumed) => (consumed, decoder.is_done(), None),
-                Err(error) => (conn.input.len(), false, Some(error)),
+                Ok(consumed) => (consumed, decoder.is_done(), None, true),
+                Err(error) => (conn.input.len(), false, Some(error), true),
             },
         };
+        let bytes = if chunked {
+            &decoded
+        } else {
+            &conn.input[..consumed]
+        };
+        feed_sink(&mut self.app, &mut body.sink, bytes, now_ms);
         conn.input.drain(..consumed);
-        feed_sink(&mut self.app, &mut body.sink, &decoded, now_ms);
         if let Some(error) = error {
             keep_partial_line(&mut self.app, body, now_ms);
             let response =
@@ -665,7 +671,9 @@ impl Server {
             } => {
                 let mut appended = appended;
                 let mut failure = failure;
-                if failure.is_none() {
+                // Most bodies end with a newline: nothing left to append, no
+                // session to look up.
+                if failure.is_none() && lines.has_partial_line() {
                     let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
                     match api::append_text_lines(&mut self.app, session_id, now_ms, produce) {
                         Ok(count) => appended += count,
