@@ -21,7 +21,8 @@
 # (nginx on a free port in 20000-30000) and stops them by PID on exit.
 # Installs wrk and nginx-light with apt-get when missing (needs root).
 #
-# Environment: BENCH_SECS (10) per wrk run, BENCH_BUILD_TIME=1,
+# Environment: BENCH_SECS (10) per wrk run, BENCH_GET_ROUNDS (3) GET runs
+# per server, BENCH_BUILD_TIME=1,
 # BENCH_PROFILE=1 (runs bench/profile.sh at the end).
 
 set -euo pipefail
@@ -30,6 +31,7 @@ ROOT=$PWD
 BENCH=$ROOT/bench
 
 DURATION_S=${BENCH_SECS:-10}
+GET_ROUNDS=${BENCH_GET_ROUNDS:-3}    # GET runs per server, alternating
 BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 for arg in "$@"; do
@@ -343,6 +345,14 @@ http_scenarios() {
     run_wrk cursor nginx "$NGINX_PIDS" "$NGINX_URL$cursor_path" "$BENCH/cursor.lua" "${CURSOR_PREFIX}00000000"
     run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
     run_wrk ingest nginx "$NGINX_PIDS" "$NGINX_URL/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    # More GET rounds, each server in turn: one 10 s run moves by about
+    # ±5% between identical runs here, so the GET target is judged on the
+    # median ratio of all rounds (report.py); every round is printed.
+    local round
+    for round in $(seq 2 "$GET_ROUNDS"); do
+        run_wrk "get_r$round" sl "$pid" "$url$get_path"
+        run_wrk "get_r$round" nginx "$NGINX_PIDS" "$NGINX_URL$get_path"
+    done
     # Every ingest session must have taken lines (a 200 that appended nothing
     # would look fast).
     curl -sf "$url/sessions/${INGEST_PREFIX}0000003f" >"$OUT/ingest-last-session.json"
