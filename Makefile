@@ -43,7 +43,7 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	./fuzz/run.sh $(FUZZ_SECS)
 
-## bench: load and memory figures against nginx (about 2.5 min after the
+## bench: load and memory figures against nginx (about 3 min after the
 ## build; see BENCHMARKS.md). BENCH_ARGS=--build-time or --profile add more.
 bench:
 	./bench/run.sh $(BENCH_ARGS)

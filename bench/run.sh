@@ -17,7 +17,7 @@
 # they are also written to target/bench/results.md.
 #
 # Bounded: every wrk has -d, every wait a timeout; the whole run takes
-# about 2.5 minutes after the build. It starts its own servers on port 0
+# about 3 minutes after the build. It starts its own servers on port 0
 # (nginx on a free port in 20000-30000) and stops them by PID on exit.
 # Installs wrk and nginx-light with apt-get when missing (needs root).
 #
