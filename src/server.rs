@@ -292,7 +292,7 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let ConnState::ReadingBody(body) = &mut conn.state {
             // The client went away mid-body.
-            keep_partial_line(&mut self.app, body, self.clock.now_ms());
+            keep_partial_line(&mut self.app, &mut body.sink, self.clock.now_ms());
         }
         if let ConnState::WebSocket(ws) = &conn.state {
             ws.on_closed(&mut self.app, self.clock.now_ms());
@@ -637,7 +637,7 @@ impl Server {
         feed_sink(&mut self.app, &mut body.sink, bytes, now_ms);
         conn.input.drain(..consumed);
         if let Some(error) = error {
-            keep_partial_line(&mut self.app, body, now_ms);
+            keep_partial_line(&mut self.app, &mut body.sink, now_ms);
             let response =
                 Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
                     .closing();
@@ -657,7 +657,8 @@ impl Server {
         true
     }
 
-    fn finish_request(&mut self, slot: usize, conn: &mut Conn, body: BodyRead, now_ms: u64) {
+    fn finish_request(&mut self, slot: usize, conn: &mut Conn, mut body: BodyRead, now_ms: u64) {
+        keep_partial_line(&mut self.app, &mut body.sink, now_ms);
         let BodyRead { head, sink, .. } = body;
         let outcome = match sink {
             BodySink::Buffer { route, body } => {
@@ -665,21 +666,10 @@ impl Server {
             }
             BodySink::TextLog {
                 session_id,
-                mut lines,
                 appended,
                 failure,
+                ..
             } => {
-                let mut appended = appended;
-                let mut failure = failure;
-                // Most bodies end with a newline: nothing left to append, no
-                // session to look up.
-                if failure.is_none() && lines.has_partial_line() {
-                    let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
-                    match api::append_text_lines(&mut self.app, session_id, now_ms, produce) {
-                        Ok(count) => appended += count,
-                        Err(response) => failure = Some(response),
-                    }
-                }
                 let response = failure.unwrap_or_else(|| {
                     let cursor = api::next_cursor(&self.app, &session_id).unwrap_or(0);
                     api::appended_answer(appended, cursor)
@@ -843,7 +833,7 @@ impl Server {
                 self.write_out(slot, conn, now_ms)
             }
             ConnState::ReadingBody(body) => {
-                keep_partial_line(&mut self.app, body, now_ms);
+                keep_partial_line(&mut self.app, &mut body.sink, now_ms);
                 let message = format!(
                     "request body stalled: no byte for {} ms",
                     body.idle_timeout_ms()
@@ -927,21 +917,16 @@ fn ws_push_unsent(state: &ConnState) -> Option<&[u8]> {
     }
 }
 
-/// A text-log body that ends without its last newline (the client went
-/// away, stayed quiet past its limit, or broke the framing): the part of a
-/// line already received is appended, as the end of a complete body's
-/// would be, so nothing accepted is lost. JSON bodies stay all or nothing.
-fn keep_partial_line(app: &mut App, body: &mut BodyRead, now_ms: u64) {
-    if let BodySink::TextLog {
-        session_id,
-        lines,
-        failure: None,
-        ..
-    } = &mut body.sink
-    {
-        let produce = |emit: &mut dyn FnMut(&str, bool)| lines.finish(emit);
-        // Refused (the session ended meanwhile): nothing to keep it in.
-        let _ = api::append_text_lines(app, *session_id, now_ms, produce);
+/// The end of a text-log body, normal or not (the client went away,
+/// stayed quiet past its limit, or broke the framing): a last line without
+/// its newline is appended too, so nothing accepted is lost. JSON bodies
+/// stay all or nothing. Most bodies end with a newline: then there is
+/// nothing to append and no session to look up.
+fn keep_partial_line(app: &mut App, sink: &mut BodySink, now_ms: u64) {
+    if let BodySink::TextLog { lines, .. } = sink {
+        if lines.has_partial_line() {
+            feed_text_log(app, sink, now_ms, |lines, emit| lines.finish(emit));
+        }
     }
 }
 
@@ -949,23 +934,38 @@ fn keep_partial_line(app: &mut App, body: &mut BodyRead, now_ms: u64) {
 fn feed_sink(app: &mut App, sink: &mut BodySink, decoded: &[u8], now_ms: u64) {
     match sink {
         BodySink::Buffer { body, .. } => body.extend_from_slice(decoded),
-        BodySink::TextLog {
-            session_id,
-            lines,
-            appended,
-            failure,
-        } => {
-            if failure.is_some() {
-                // The session went away: read the rest and drop it.
-                lines.feed(decoded, &mut |_, _| {});
-                return;
-            }
-            let produce = |emit: &mut dyn FnMut(&str, bool)| lines.feed(decoded, emit);
-            match api::append_text_lines(app, *session_id, now_ms, produce) {
-                Ok(count) => *appended += count,
-                Err(response) => *failure = Some(response),
-            }
+        BodySink::TextLog { .. } => {
+            feed_text_log(app, sink, now_ms, |lines, emit| lines.feed(decoded, emit));
         }
+    }
+}
+
+/// Appends the lines `step` emits to a text-log body's session and counts
+/// them, or keeps the refusal (the session ended mid-body); after one,
+/// the rest of the body is read and dropped.
+fn feed_text_log(
+    app: &mut App,
+    sink: &mut BodySink,
+    now_ms: u64,
+    step: impl FnOnce(&mut TextLines, &mut dyn FnMut(&str, bool)),
+) {
+    let BodySink::TextLog {
+        session_id,
+        lines,
+        appended,
+        failure,
+    } = sink
+    else {
+        return;
+    };
+    if failure.is_some() {
+        step(lines, &mut |_, _| {});
+        return;
+    }
+    let produce = |emit: &mut dyn FnMut(&str, bool)| step(lines, emit);
+    match api::append_text_lines(app, *session_id, now_ms, produce) {
+        Ok(count) => *appended += count,
+        Err(response) => *failure = Some(response),
     }
 }
 
