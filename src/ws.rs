@@ -38,15 +38,14 @@
 //! one (1002, 1007 or 1009) and the connection ends once it is flushed.
 
 use crate::api::App;
-use crate::conn::{Conn, ConnState};
 use crate::level::Level;
 use crate::limits::*;
 use crate::log_ring::LogRing;
 use crate::sessions::{format_id, parse_id, ListFilter, SessionId};
+use crate::verdict::Verdict;
 use crate::views;
 use crate::ws_deflate::{self, Deflate, InboundError, InboundFrames};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -62,14 +61,6 @@ const CLOSE_REASON_BYTES_MAX: usize = 123;
 /// The longest header of a frame we send: 2 bytes and a 64-bit length
 /// (server frames are not masked).
 const DATA_FRAME_HEADER_BYTES_MAX: usize = 2 + 8;
-
-/// What the server should do with the connection after a hook.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WsVerdict {
-    Keep,
-    /// Drop the TCP connection now (everything worth sending is out).
-    Close,
-}
 
 /// A message from a client of `/sessions/ws`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,16 +255,16 @@ impl WsConn {
     /// Feeds the bytes the server read to tungstenite and handles every
     /// complete message. Answers land in the queue; `fill_output` hands
     /// them to the server.
-    pub fn on_input(&mut self, input: &mut Vec<u8>, app: &mut App, now_ms: u64) -> WsVerdict {
+    pub fn on_input(&mut self, input: &mut Vec<u8>, app: &mut App, now_ms: u64) -> Verdict {
         if input.is_empty() {
-            return WsVerdict::Keep;
+            return Verdict::Keep;
         }
         self.last_heard_ms = now_ms;
         self.pinged = false;
         if self.ending_deadline_ms.is_some() {
             // After our close frame nothing the client says matters.
             input.clear();
-            return WsVerdict::Keep;
+            return Verdict::Keep;
         }
         let stream = self.socket.get_mut();
         let inbound_result = match &mut self.inbound {
@@ -301,7 +292,7 @@ impl WsConn {
             stream.incoming_read = 0;
         }
         self.flush_socket(now_ms);
-        WsVerdict::Keep
+        Verdict::Keep
     }
 
     fn on_message(&mut self, message: Message, app: &App) {
@@ -409,14 +400,14 @@ impl WsConn {
 
     /// A quiet client gets a ping; one quiet past the pong timeout is
     /// dropped; an ending that did not flush in time is dropped.
-    pub fn on_deadline(&mut self, now_ms: u64) -> WsVerdict {
+    pub fn on_deadline(&mut self, now_ms: u64) -> Verdict {
         if self.ending_deadline_ms.is_some() {
-            return WsVerdict::Close;
+            return Verdict::Close;
         }
         if now_ms >= self.last_heard_ms + WS_PONG_TIMEOUT_MS {
             let reason = format!("no answer to a ping for {} s", WS_PONG_TIMEOUT_MS / 1000);
             self.end_reason = Some((Level::Warn, reason));
-            return WsVerdict::Close;
+            return Verdict::Close;
         }
         if now_ms >= self.last_heard_ms + WS_PING_INTERVAL_MS && !self.pinged {
             // Only fails once closing, which `ending_deadline_ms` rules out.
@@ -424,7 +415,7 @@ impl WsConn {
             self.flush_socket(now_ms);
             self.pinged = true;
         }
-        WsVerdict::Keep
+        Verdict::Keep
     }
 
     /// Notes the client leaving in the server's log.
@@ -450,7 +441,7 @@ impl WsConn {
         output_sent: &mut usize,
         app: &App,
         now_ms: u64,
-    ) -> WsVerdict {
+    ) -> Verdict {
         let output_unsent = output.len() - *output_sent;
         // A client that sends without reading while a list push holds up
         // its queue; every other growth is bounded before the cap.
@@ -463,9 +454,9 @@ impl WsConn {
         self.hand_over(output, *output_sent);
         let flushed = output.len() == *output_sent && self.unsent_bytes(0) == 0;
         if self.ending_deadline_ms.is_some() && flushed {
-            return WsVerdict::Close;
+            return Verdict::Close;
         }
-        WsVerdict::Keep
+        Verdict::Keep
     }
 
     /// The server's output not yet written and the queue: the bytes that
@@ -574,7 +565,7 @@ impl WsConn {
     /// queue, and the rest of a list offered an interval ago or more) is
     /// cut off; otherwise the new list replaces one not yet started, so
     /// lists never pile up.
-    fn offer_push(
+    pub fn offer_push(
         &mut self,
         push: &mut ListPush,
         output_unsent: usize,
@@ -600,10 +591,32 @@ impl WsConn {
         });
     }
 
-    fn follows(&self, session: &SessionId) -> bool {
+    /// Whether this client follows `session`'s log.
+    pub fn follows(&self, session: &SessionId) -> bool {
         self.follow
             .as_ref()
             .is_some_and(|follow| follow.session == *session)
+    }
+
+    /// The followed log changed: read it on the next `fill_output`.
+    pub fn mark_follow_due(&mut self) {
+        if let Some(follow) = &mut self.follow {
+            follow.due = true;
+        }
+    }
+
+    /// The session of a follow started since the last call, once, so the
+    /// server can register the client as its watcher.
+    pub fn take_new_follow(&mut self) -> Option<SessionId> {
+        if !std::mem::take(&mut self.follow_unnoted) {
+            return None;
+        }
+        self.follow.as_ref().map(|follow| follow.session)
+    }
+
+    /// The connection was upgraded as connection number `serial`.
+    pub fn on_joined(&mut self, serial: u64) {
+        self.serial = serial;
     }
 }
 
@@ -671,28 +684,16 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mu
     }
 }
 
-/// A WebSocket connection in a slot, if it is still the one with `serial`.
-fn client_mut(conns: &mut [Option<Conn>], slot: usize, serial: u64) -> Option<&mut WsConn> {
-    client_of(conns.get_mut(slot)?.as_mut()?, serial)
-}
-
-fn client_of(conn: &mut Conn, serial: u64) -> Option<&mut WsConn> {
-    match &mut conn.state {
-        ConnState::WebSocket(ws) if conn.serial == serial => Some(&mut **ws),
-        _ => None,
-    }
-}
-
 /// One session-list push: built and framed once for every client, and
 /// compressed once, the first time a client that takes it compressed asks.
-struct ListPush {
+pub struct ListPush {
     payload: Vec<u8>,
     plain: Option<Rc<Vec<u8>>>,
     deflated: Option<Rc<Vec<u8>>>,
 }
 
 impl ListPush {
-    fn new(app: &App, now_ms: u64) -> ListPush {
+    pub fn new(app: &App, now_ms: u64) -> ListPush {
         let sessions = app.sessions.list(ListFilter::All);
         let payload = views::sessions_message(now_ms, &app.sessions.server_id(), &sessions);
         ListPush {
@@ -703,7 +704,7 @@ impl ListPush {
     }
 
     /// The whole frame, plain or compressed (RSV1 set).
-    fn frame(&mut self, compressed: bool) -> Rc<Vec<u8>> {
+    pub fn frame(&mut self, compressed: bool) -> Rc<Vec<u8>> {
         let payload = &self.payload;
         let slot = if compressed {
             &mut self.deflated
@@ -761,144 +762,6 @@ fn write_text_frame(out: &mut Vec<u8>, payload: &[u8], rsv1: bool) {
     // Formatting into a Vec cannot fail.
     let _ = header.format(length, out);
     out.extend_from_slice(payload);
-}
-
-/// Who gets pushes and who follows what, by (slot, serial). Connections
-/// that closed are dropped lazily: a slot that no longer holds a WebSocket
-/// with that serial is skipped and forgotten.
-#[derive(Default)]
-pub struct WsHub {
-    /// Clients of `/sessions/ws` (echo clients get no pushes).
-    clients: Vec<(usize, u64)>,
-    /// Clients by the session they follow.
-    followers: HashMap<SessionId, Vec<(usize, u64)>>,
-    /// Clients that joined since the last push: they get a list at once.
-    joined: Vec<(usize, u64)>,
-    joined_ms: u64,
-}
-
-impl WsHub {
-    pub fn new() -> WsHub {
-        WsHub::default()
-    }
-
-    /// Indexes a client's follow after its messages were handled.
-    pub fn note(&mut self, slot: usize, serial: u64, ws: &mut WsConn) {
-        if !ws.follow_unnoted {
-            return;
-        }
-        ws.follow_unnoted = false;
-        if let Some(follow) = &ws.follow {
-            let followers = self.followers.entry(follow.session).or_default();
-            if !followers.contains(&(slot, serial)) {
-                followers.push((slot, serial));
-            }
-        }
-    }
-
-    /// A connection was upgraded.
-    pub fn join(&mut self, slot: usize, serial: u64, ws: &mut WsConn, app: &mut App, now_ms: u64) {
-        ws.serial = serial;
-        let route = if ws.echo { "/ws-echo" } else { "/sessions/ws" };
-        app.server_log(
-            Level::Info,
-            &format!("websocket client #{serial} joined {route}"),
-            now_ms,
-        );
-        if !ws.echo {
-            self.clients.push((slot, serial));
-            self.joined.push((slot, serial));
-            self.joined_ms = now_ms;
-        }
-    }
-
-    /// Forgets follows that no longer hold (closed, unfollowed, switched).
-    fn prune_followers(&mut self, conns: &mut [Option<Conn>]) {
-        self.followers.retain(|session, followers| {
-            followers.retain(|&(slot, serial)| {
-                client_mut(conns, slot, serial).is_some_and(|ws| ws.follows(session))
-            });
-            !followers.is_empty()
-        });
-    }
-
-    /// Gives one list push, made at `now_ms`, to everyone in `targets`
-    /// that is still there.
-    fn hand_out(
-        targets: &[(usize, u64)],
-        push: &mut ListPush,
-        now_ms: u64,
-        app: &App,
-        conns: &mut [Option<Conn>],
-        revisit: &mut Vec<usize>,
-    ) {
-        let interval_ms = app.config.ws_push_interval_ms;
-        for &(slot, serial) in targets {
-            let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
-                continue;
-            };
-            let output_unsent = conn.unsent();
-            if let Some(ws) = client_of(conn, serial) {
-                ws.offer_push(push, output_unsent, interval_ms, now_ms);
-                revisit.push(slot);
-            }
-        }
-    }
-}
-
-/// Once per loop turn: followers of changed sessions read their logs (one
-/// `log` message each for what arrived this turn), and clients that just
-/// joined get the list without waiting for the next push.
-pub fn on_sessions_changed(
-    changed: &[SessionId],
-    hub: &mut WsHub,
-    conns: &mut [Option<Conn>],
-    app: &App,
-    revisit: &mut Vec<usize>,
-) {
-    for session in changed {
-        let Some(followers) = hub.followers.get_mut(session) else {
-            continue;
-        };
-        followers.retain(|&(slot, serial)| match client_mut(conns, slot, serial) {
-            Some(ws) if ws.follows(session) => {
-                if let Some(follow) = &mut ws.follow {
-                    follow.due = true;
-                }
-                revisit.push(slot);
-                true
-            }
-            _ => false,
-        });
-        if followers.is_empty() {
-            hub.followers.remove(session);
-        }
-    }
-    if !hub.joined.is_empty() {
-        let mut push = ListPush::new(app, hub.joined_ms);
-        WsHub::hand_out(&hub.joined, &mut push, hub.joined_ms, app, conns, revisit);
-        hub.joined.clear();
-    }
-}
-
-/// Every `--ws-interval-ms`: the list is built and framed once and handed
-/// to every client (none: nothing is built).
-pub fn on_push_tick(
-    hub: &mut WsHub,
-    conns: &mut [Option<Conn>],
-    app: &App,
-    now_ms: u64,
-    revisit: &mut Vec<usize>,
-) {
-    hub.clients
-        .retain(|&(slot, serial)| client_mut(conns, slot, serial).is_some());
-    hub.prune_followers(conns);
-    hub.joined.clear();
-    if hub.clients.is_empty() {
-        return;
-    }
-    let mut push = ListPush::new(app, now_ms);
-    WsHub::hand_out(&hub.clients, &mut push, now_ms, app, conns, revisit);
 }
 
 #[cfg(test)]
@@ -1028,7 +891,7 @@ mod tests {
 
     /// Everything the client would send, as if the socket took all of it:
     /// its output, and list pushes written from their shared frames.
-    fn drain(ws: &mut WsConn, app: &App, now_ms: u64) -> (Vec<u8>, WsVerdict) {
+    fn drain(ws: &mut WsConn, app: &App, now_ms: u64) -> (Vec<u8>, Verdict) {
         let mut written = Vec::new();
         loop {
             let (mut output, mut sent) = (Vec::new(), 0);
@@ -1036,7 +899,7 @@ mod tests {
             written.extend_from_slice(&output);
             let push = ws.push_unsent().map(<[u8]>::to_vec);
             match push {
-                Some(push) if verdict == WsVerdict::Keep => {
+                Some(push) if verdict == Verdict::Keep => {
                     written.extend_from_slice(&push);
                     ws.push_written(push.len());
                 }
@@ -1220,7 +1083,7 @@ mod tests {
         let mut frame = vec![0xc1, 0x80 | compressed.len() as u8];
         frame.extend_from_slice(&mask);
         frame.extend(compressed.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        assert_eq!(ws.on_input(&mut frame, &mut app, 10), WsVerdict::Keep);
+        assert_eq!(ws.on_input(&mut frame, &mut app, 10), Verdict::Keep);
         let (output, _) = drain(&mut ws, &app, 10);
         let text = String::from_utf8_lossy(&output);
         assert!(text.contains("unknown message type"), "{text}");
@@ -1249,24 +1112,24 @@ mod tests {
         let app = app();
         let mut ws = WsConn::new(false, None, 1_000);
         assert_eq!(ws.deadline_ms(), 1_000 + WS_PING_INTERVAL_MS);
-        assert_eq!(ws.on_deadline(1_000 + WS_PING_INTERVAL_MS), WsVerdict::Keep);
+        assert_eq!(ws.on_deadline(1_000 + WS_PING_INTERVAL_MS), Verdict::Keep);
         assert_eq!(
             drain(&mut ws, &app, 31_000).0,
             [0x89, 0x00],
             "an empty ping"
         );
         assert_eq!(ws.deadline_ms(), 1_000 + WS_PONG_TIMEOUT_MS);
-        assert_eq!(ws.on_deadline(1_000 + WS_PONG_TIMEOUT_MS), WsVerdict::Close);
+        assert_eq!(ws.on_deadline(1_000 + WS_PONG_TIMEOUT_MS), Verdict::Close);
     }
 
     #[test]
     fn any_frame_from_the_client_counts_as_an_answer() {
         let mut app = app();
         let mut ws = WsConn::new(false, None, 0);
-        assert_eq!(ws.on_deadline(WS_PING_INTERVAL_MS), WsVerdict::Keep);
+        assert_eq!(ws.on_deadline(WS_PING_INTERVAL_MS), Verdict::Keep);
         // A masked, empty pong.
         let mut pong = vec![0x8a, 0x80, 1, 2, 3, 4];
-        assert_eq!(ws.on_input(&mut pong, &mut app, 40_000), WsVerdict::Keep);
+        assert_eq!(ws.on_input(&mut pong, &mut app, 40_000), Verdict::Keep);
         assert!(pong.is_empty(), "input taken");
         assert_eq!(ws.deadline_ms(), 40_000 + WS_PING_INTERVAL_MS);
     }
@@ -1282,7 +1145,7 @@ mod tests {
         let (output, verdict) = drain(&mut ws, &app, 2_000);
         assert_eq!(
             (output, verdict),
-            (text_frame(b"new", false), WsVerdict::Keep)
+            (text_frame(b"new", false), Verdict::Keep)
         );
         assert_eq!(drain(&mut ws, &app, 2_000).0, b"", "sent once");
     }
@@ -1325,7 +1188,7 @@ mod tests {
         ws.offer_push(&mut big, 0, 1_000, 2_000);
         assert!(ws.ending_deadline_ms.is_some());
         assert_eq!(ws.deadline_ms(), 2_000, "dropped at once");
-        assert_eq!(ws.on_deadline(2_000), WsVerdict::Close);
+        assert_eq!(ws.on_deadline(2_000), Verdict::Close);
         let reason = ws.end_reason.as_ref().map(|(_, reason)| reason.as_str());
         assert!(
             reason.is_some_and(|reason| reason.ends_with("(close 1008)")),

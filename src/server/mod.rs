@@ -1,0 +1,573 @@
+//! The event loop: one mio `Poll`, the listener, connections in a slab, the
+//! timer wheel, and `App` (the session table and routes).
+//!
+//! mio is edge-triggered: a readiness event comes once per change, so every
+//! handler reads and writes until `WouldBlock`, or, when it stops early (a
+//! per-event byte cap, a full buffer, a parked request), puts the connection
+//! on `revisit` and comes back on the next turn without waiting for an event.
+
+mod clock;
+mod deadlines;
+mod request;
+mod socket_io;
+mod wake;
+
+use crate::api::{self, App};
+use crate::config::Config;
+use crate::conn::{Conn, ConnState};
+use crate::level::Level;
+use crate::limits::*;
+use crate::sessions::{Expiry, SessionId};
+use crate::timer_wheel::TimerWheel;
+use crate::verdict::Verdict;
+use crate::watchers::{Watcher, WatcherKind, Watchers};
+use crate::ws_hub::WsHub;
+use clock::Clock;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use request::keep_partial_line;
+use std::io;
+use std::net::SocketAddr;
+
+/// What a poll token names. Accepted connections are their slab slot;
+/// the few fixed sources sit at the top of the token space, far above
+/// any slot (`CONNECTIONS_MAX_FLAG_MAX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Accepted(usize),
+    Listener,
+}
+
+const LISTENER: Token = Token(usize::MAX - 1);
+
+impl Source {
+    fn of(token: Token) -> Source {
+        match token {
+            LISTENER => Source::Listener,
+            Token(slot) => Source::Accepted(slot),
+        }
+    }
+}
+
+/// Everything the wheel can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKey {
+    /// A connection's deadline as armed at `at_ms`.
+    Conn {
+        slot: usize,
+        serial: u64,
+        at_ms: u64,
+    },
+    /// The periodic WebSocket list push.
+    WsPush { due_ms: u64 },
+    /// Check whether a session has been idle past the TTL.
+    SessionExpiry(SessionId),
+}
+
+/// What an event says about a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Readiness {
+    /// Bytes (or EOF) may be waiting to be read.
+    readable: bool,
+    /// The peer shut its side or the socket failed.
+    hang_up: bool,
+}
+
+impl Readiness {
+    /// A connection the loop comes back to without an event.
+    const REVISIT: Readiness = Readiness {
+        readable: true,
+        hang_up: false,
+    };
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    conns: Vec<Option<Conn>>,
+    free_slots: Vec<usize>,
+    next_serial: u64,
+    pub app: App,
+    wheel: TimerWheel<TimerKey>,
+    /// Connections to process again this turn without an event.
+    revisit: Vec<usize>,
+    /// Everything that waits on a session: long-polls, WebSocket follows.
+    watchers: Watchers,
+    ws_hub: WsHub,
+    clock: Clock,
+    read_scratch: Vec<u8>,
+}
+
+impl Server {
+    /// Binds the listener and creates the server's own session.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = bind_listener(config.listen)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let local_addr = listener.local_addr()?;
+        let clock = Clock::new();
+        let now_ms = clock.now_ms();
+        let server_id = api::random_id().map_err(io::Error::other)?;
+        let ws_interval_ms = config.ws_push_interval_ms;
+        let mut app = App::new(config, local_addr, server_id, now_ms);
+        let start_line = start_line(&app.config, local_addr);
+        app.server_log(Level::Info, &start_line, now_ms);
+        if app.config.token.is_none() && !local_addr.ip().is_loopback() {
+            app.server_log(Level::Warn, &no_token_warning(local_addr), now_ms);
+        }
+        let mut wheel = TimerWheel::new(TIMER_SLOT_MS, TIMER_SLOTS, now_ms);
+        let due_ms = now_ms + ws_interval_ms;
+        wheel.schedule(due_ms, TimerKey::WsPush { due_ms });
+        Ok(Server {
+            poll,
+            listener,
+            local_addr,
+            conns: Vec::new(),
+            free_slots: Vec::new(),
+            next_serial: 0,
+            app,
+            wheel,
+            revisit: Vec::new(),
+            watchers: Watchers::new(),
+            ws_hub: WsHub::new(),
+            clock,
+            read_scratch: vec![0; READ_CHUNK_BYTES],
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs the loop forever (until an unrecoverable poll error).
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        let mut expired = Vec::new();
+        loop {
+            let now_ms = self.clock.now_ms();
+            let timeout_ms = if self.revisit.is_empty() {
+                self.wheel.next_wait_ms(now_ms)
+            } else {
+                Some(0)
+            };
+            let timeout = timeout_ms.map(std::time::Duration::from_millis);
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let now_ms = self.clock.now_ms();
+            self.on_tick(&events, &mut expired, now_ms);
+        }
+    }
+
+    /// The rest of a loop turn after `poll`: events, revisits, wake-ups,
+    /// timers. Time is `now_ms` only, so tests drive it with a fake clock.
+    fn on_tick(&mut self, events: &Events, expired: &mut Vec<TimerKey>, now_ms: u64) {
+        for event in events.iter() {
+            match Source::of(event.token()) {
+                Source::Listener => self.on_acceptable(now_ms),
+                Source::Accepted(slot) => {
+                    let readiness = Readiness {
+                        readable: event.is_readable() || event.is_read_closed(),
+                        hang_up: event.is_read_closed() || event.is_error(),
+                    };
+                    self.on_ready(slot, readiness, now_ms)
+                }
+            }
+        }
+        for slot in std::mem::take(&mut self.revisit) {
+            self.on_ready(slot, Readiness::REVISIT, now_ms);
+        }
+        self.wake_changed_sessions(now_ms);
+        self.arm_session_expiry(now_ms);
+        self.wheel.advance(now_ms, expired);
+        for key in expired.drain(..) {
+            self.on_timer(key, now_ms);
+        }
+        // Timers can change sessions too (expiry, pushes).
+        self.wake_changed_sessions(now_ms);
+    }
+
+    fn on_acceptable(&mut self, now_ms: u64) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.on_accepted(stream, now_ms),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // Out of file descriptors and the like: the listener
+                    // stays; the next event retries.
+                    let line = format!("accept failed: {error}");
+                    self.app.server_log(Level::Error, &line, now_ms);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, mut stream: TcpStream, now_ms: u64) {
+        if self.app.connection_count >= self.app.config.connections_max {
+            // Accepted and closed at once: the client learns at once, and
+            // the kernel's backlog does not fill with connections we won't
+            // serve.
+            drop(stream);
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(slot), interest)
+            .is_err()
+        {
+            self.free_slots.push(slot);
+            return;
+        }
+        self.next_serial += 1;
+        self.conns[slot] = Some(Conn::new(stream, self.next_serial, now_ms));
+        self.app.connection_count += 1;
+        self.arm_timer(slot, now_ms);
+    }
+
+    /// A readiness event (or a revisit): read, process, write.
+    fn on_ready(&mut self, slot: usize, readiness: Readiness, now_ms: u64) {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        conn.hang_up_seen |= readiness.hang_up;
+        let verdict = self.drive(slot, &mut conn, readiness, now_ms);
+        self.settle(slot, conn, verdict, now_ms);
+    }
+
+    /// Puts a connection back in its slot, or closes it.
+    fn settle(&mut self, slot: usize, mut conn: Conn, verdict: Verdict, now_ms: u64) {
+        let finished = matches!(conn.state, ConnState::Closing) && conn.unsent() == 0;
+        if verdict == Verdict::Close || finished {
+            self.close(slot, conn, now_ms);
+            return;
+        }
+        conn.compact_input();
+        let deadline_ms = conn.deadline_ms();
+        let needs_timer = conn
+            .timer_armed_ms
+            .is_none_or(|armed_ms| deadline_ms < armed_ms);
+        if needs_timer {
+            conn.timer_armed_ms = Some(deadline_ms);
+            self.wheel.schedule(
+                deadline_ms,
+                TimerKey::Conn {
+                    slot,
+                    serial: conn.serial,
+                    at_ms: deadline_ms,
+                },
+            );
+        }
+        self.conns[slot] = Some(conn);
+    }
+
+    fn arm_timer(&mut self, slot: usize, now_ms: u64) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) {
+            self.settle(slot, conn, Verdict::Keep, now_ms);
+        }
+    }
+
+    fn close(&mut self, slot: usize, mut conn: Conn, now_ms: u64) {
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let ConnState::ReadingBody(body) = &mut conn.state {
+            // The client went away mid-body.
+            keep_partial_line(&mut self.app, &mut body.sink, now_ms);
+        }
+        if let ConnState::WebSocket(ws) = &conn.state {
+            ws.on_closed(&mut self.app, now_ms);
+        }
+        if let ConnState::LongPoll(parked) = &conn.state {
+            let watcher = Watcher::new(WatcherKind::LongPoll, slot, conn.serial);
+            self.watchers.unwatch(&parked.session_id, watcher);
+        }
+        self.app.connection_count -= 1;
+        self.free_slots.push(slot);
+        // Dropping the stream closes the socket.
+    }
+
+    fn on_timer(&mut self, key: TimerKey, now_ms: u64) {
+        match key {
+            TimerKey::Conn {
+                slot,
+                serial,
+                at_ms,
+            } => self.on_conn_timer(slot, serial, at_ms, now_ms),
+            TimerKey::WsPush { due_ms } => {
+                self.prune_watchers();
+                self.ws_hub
+                    .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.revisit);
+                // The next push is due one interval after this one was due,
+                // not after it ran, so lateness does not add up; a push
+                // missed altogether (a long stall) is skipped, not doubled.
+                let interval_ms = self.app.config.ws_push_interval_ms;
+                let mut next_ms = due_ms + interval_ms;
+                if next_ms <= now_ms {
+                    next_ms = now_ms + interval_ms;
+                }
+                self.wheel
+                    .schedule(next_ms, TimerKey::WsPush { due_ms: next_ms });
+            }
+            TimerKey::SessionExpiry(id) => self.on_expiry_timer(id, now_ms),
+        }
+    }
+
+    /// Sessions created since the last turn get their TTL timer.
+    fn arm_session_expiry(&mut self, now_ms: u64) {
+        let ttl_ms = self.app.config.session_ttl_secs * 1000;
+        for id in std::mem::take(&mut self.app.created_sessions) {
+            if ttl_ms > 0 {
+                self.wheel
+                    .schedule(now_ms + ttl_ms, TimerKey::SessionExpiry(id));
+            }
+        }
+    }
+
+    fn on_expiry_timer(&mut self, id: SessionId, now_ms: u64) {
+        let ttl_ms = self.app.config.session_ttl_secs * 1000;
+        match self.app.sessions.expire_if_idle(&id, ttl_ms, now_ms) {
+            Expiry::Expired => {
+                self.app.mark_changed(id);
+                let line = format!(
+                    "session {} ended (expired after {} s idle)",
+                    crate::sessions::format_id(&id),
+                    ttl_ms / 1000
+                );
+                self.app.server_log(Level::Info, &line, now_ms);
+                for evicted in self.app.sessions.take_evicted() {
+                    self.app.mark_changed(evicted);
+                }
+            }
+            Expiry::NotYet { due_ms } => self.wheel.schedule(due_ms, TimerKey::SessionExpiry(id)),
+            Expiry::Gone => {}
+        }
+    }
+}
+
+/// Binds the listening socket with a backlog of `LISTEN_BACKLOG` (std and
+/// mio fix it at 128: a reconnect storm of a build farm would overflow it
+/// and cost each dropped client a one-second SYN retry).
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// The server's first log line: version, address, limits.
+fn start_line(config: &Config, addr: SocketAddr) -> String {
+    format!(
+        "sessions-lite {} listening on http://{addr} (log capacity {}, max sessions {}, \
+         max ended {}, ws interval {} ms, session ttl {} s, max connections {}, token {})",
+        api::VERSION,
+        config.log_capacity,
+        config.sessions_max,
+        config.ended_max,
+        config.ws_push_interval_ms,
+        config.session_ttl_secs,
+        config.connections_max,
+        if config.token.is_some() {
+            "required for writes"
+        } else {
+            "off"
+        },
+    )
+}
+
+/// Said on stderr and in the server's log when bound beyond loopback.
+pub fn no_token_warning(addr: SocketAddr) -> String {
+    format!(
+        "listening on {addr}, beyond loopback, without --token: anyone who can reach \
+         this port can create sessions and write logs"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The loop driven by a fake clock: sockets are real (loopback), time is
+    //! what the test says, so a timeout too long to wait for is checked at
+    //! its edge, to the millisecond.
+
+    use super::*;
+    use crate::sessions::parse_id;
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream as ClientStream;
+    use std::time::Duration;
+
+    /// Turns one step may take before the test gives up.
+    const TURNS_MAX: usize = 500;
+    /// Real time a turn waits for socket events (never the server's clock).
+    const POLL_WAIT: Duration = Duration::from_millis(10);
+
+    struct Driven {
+        server: Server,
+        events: Events,
+        expired: Vec<TimerKey>,
+    }
+
+    impl Driven {
+        fn start() -> Driven {
+            let config = Config {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..Config::default()
+            };
+            Driven {
+                server: Server::bind(config).expect("bind"),
+                events: Events::with_capacity(EVENTS_PER_POLL),
+                expired: Vec::new(),
+            }
+        }
+
+        /// One loop turn at `now_ms`: what `run` does, with the clock given.
+        fn turn(&mut self, now_ms: u64) {
+            self.server
+                .poll
+                .poll(&mut self.events, Some(POLL_WAIT))
+                .expect("poll");
+            self.server.on_tick(&self.events, &mut self.expired, now_ms);
+        }
+
+        /// Turns at `now_ms` until `done` holds; false if it never does.
+        fn turn_until(&mut self, now_ms: u64, done: impl Fn(&Server) -> bool) -> bool {
+            (0..TURNS_MAX).any(|_| {
+                self.turn(now_ms);
+                done(&self.server)
+            })
+        }
+
+        /// A client connection; reads never block (the test turns the loop).
+        fn connect(&self) -> ClientStream {
+            let stream = ClientStream::connect(self.server.local_addr()).expect("connect");
+            stream.set_nonblocking(true).expect("nonblocking");
+            stream
+        }
+
+        /// Turns at `now_ms` until the server closes `client`; what it sent.
+        fn read_to_close(&mut self, client: &mut ClientStream, now_ms: u64) -> String {
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 4096];
+            for _ in 0..TURNS_MAX {
+                self.turn(now_ms);
+                loop {
+                    match client.read(&mut buffer) {
+                        Ok(0) => return String::from_utf8_lossy(&received).into_owned(),
+                        Ok(count) => received.extend_from_slice(&buffer[..count]),
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                        Err(error) => panic!("read: {error}"),
+                    }
+                }
+            }
+            panic!("not closed: {:?}", String::from_utf8_lossy(&received));
+        }
+
+        /// One request with `Connection: close` at `now_ms`; the answer's body.
+        fn request(&mut self, head: &str, body: &str, now_ms: u64) -> String {
+            let mut client = self.connect();
+            let raw = format!(
+                "{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(raw.as_bytes()).expect("send");
+            let answer = self.read_to_close(&mut client, now_ms);
+            let (_, body) = answer.split_once("\r\n\r\n").expect("a head");
+            body.to_owned()
+        }
+
+        /// True while a request body is being read (the test's stream).
+        fn streaming(&self) -> bool {
+            let mut states = self.server.conns.iter().flatten().map(|conn| &conn.state);
+            states.any(|state| matches!(state, ConnState::ReadingBody(_)))
+        }
+    }
+
+    fn entry_count(server: &Server, id: &SessionId) -> u64 {
+        api::next_cursor(&server.app, id).expect("the session")
+    }
+
+    #[test]
+    fn streamed_text_log_is_kept_until_its_idle_limit_and_closed_at_it() {
+        let mut driven = Driven::start();
+        let start_ms = driven.server.clock.now_ms();
+        let created = driven.request(
+            "POST /sessions/",
+            r#"{"appname":"stream","mode":"test"}"#,
+            start_ms,
+        );
+        let created: serde_json::Value = serde_json::from_str(&created).expect("json");
+        let id_text = created["id"].as_str().expect("id").to_owned();
+        let id = parse_id(&id_text).expect("a session id");
+        // What `tail -f build.log | curl -T - URL` sends, one chunk per line.
+        let mut stream = driven.connect();
+        let head = format!(
+            "PUT /sessions/{id_text}/log HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Transfer-Encoding: chunked\r\n\r\n9\r\nline one\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        let first_ms = start_ms + 1;
+        assert!(driven.turn_until(first_ms, |server| entry_count(server, &id) == 1));
+
+        // Quiet one millisecond less than the limit: the stream stays.
+        let quiet_ms = first_ms + LOG_STREAM_IDLE_TIMEOUT_MS - 1;
+        driven.turn(quiet_ms);
+        assert!(driven.streaming(), "closed before the limit");
+        let mut buffer = [0u8; 256];
+        let early = stream.read(&mut buffer);
+        assert!(
+            early
+                .as_ref()
+                .is_err_and(|error| error.kind() == ErrorKind::WouldBlock),
+            "nothing is sent to a stream within its limit: {early:?}"
+        );
+        // A line then restarts the quiet time.
+        stream.write_all(b"9\r\nline two\n\r\n").expect("send");
+        let second_ms = quiet_ms;
+        assert!(driven.turn_until(second_ms, |server| entry_count(server, &id) == 2));
+        driven.turn(first_ms + LOG_STREAM_IDLE_TIMEOUT_MS);
+        assert!(driven.streaming(), "the limit counts from the last byte");
+        driven.turn(second_ms + LOG_STREAM_IDLE_TIMEOUT_MS - 1);
+        assert!(driven.streaming(), "closed before the limit");
+
+        // Half a line, then quiet for the limit: 408 and closed.
+        stream.write_all(b"4\r\nhalf\r\n").expect("send");
+        assert!(driven.turn_until(second_ms, |server| server
+            .conns
+            .iter()
+            .flatten()
+            .all(|conn| conn.input.is_empty())));
+        let closed_ms = second_ms + LOG_STREAM_IDLE_TIMEOUT_MS;
+        driven.turn(closed_ms);
+        assert!(!driven.streaming(), "still open at the limit");
+        let answer = driven.read_to_close(&mut stream, closed_ms);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+        let limit = format!("no byte for {LOG_STREAM_IDLE_TIMEOUT_MS} ms");
+        assert!(answer.contains(&limit), "{answer}");
+
+        // Nothing accepted is lost, not even the unfinished last line.
+        let page = driven.request(&format!("GET /sessions/{id_text}/log"), "", closed_ms);
+        let page: serde_json::Value = serde_json::from_str(&page).expect("json");
+        let messages: Vec<&str> = page["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|entry| entry["message"].as_str().expect("message"))
+            .collect();
+        assert_eq!(messages, ["line one", "line two", "half"]);
+    }
+}
