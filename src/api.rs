@@ -11,7 +11,7 @@ use crate::assets::{self, Asset};
 use crate::config::Config;
 use crate::http::head::{trim_ows, BodyFraming, Method, RequestHead};
 use crate::http::query::Query;
-use crate::http::response::{write_decimal, Response, CONTENT_TYPE_TEXT};
+use crate::http::response::{Response, CONTENT_TYPE_TEXT};
 use crate::ingest::{self, IngestedEntry};
 use crate::level::Level;
 use crate::limits::*;
@@ -707,19 +707,8 @@ fn append_json(
 
 /// The answer to a successful append.
 pub fn appended_answer(appended: u64, cursor: u64) -> Response {
-    // Written by hand, not `format!`: one answer per POST of log lines.
-    let mut body = Vec::with_capacity(APPENDED_ANSWER_BYTES_MAX);
-    body.extend_from_slice(b"{\"appended\":");
-    write_decimal(&mut body, appended);
-    body.extend_from_slice(b",\"cursor\":");
-    write_decimal(&mut body, cursor);
-    body.extend_from_slice(b"}\n");
-    debug_assert!(body.len() <= APPENDED_ANSWER_BYTES_MAX);
-    Response::json(200, body)
+    Response::json(200, views::appended_body(appended, cursor))
 }
-
-/// The longest answer to an append: two 20-digit numbers.
-const APPENDED_ANSWER_BYTES_MAX: usize = r#"{"appended":,"cursor":}"#.len() + 1 + 2 * 20;
 
 fn append_entries(
     app: &mut App,

@@ -114,15 +114,21 @@ fn apply_flag(config: &mut Config, flag: &str, value: String) -> Result<(), Stri
                 .map_err(|_| format!("--listen: {value:?} is not an IP:PORT address"))?
         }
         "--log-capacity" => config.log_capacity = number(flag, &value, 1, LOG_CAPACITY_MAX)?,
-        "--max-sessions" => config.sessions_max = number(flag, &value, 1, 1_000_000)?,
-        "--max-ended" => config.ended_max = number(flag, &value, 0, 1_000_000)?,
-        "--max-connections" => config.connections_max = number(flag, &value, 1, 1_000_000)?,
+        "--max-sessions" => config.sessions_max = number(flag, &value, 1, SESSIONS_FLAG_MAX)?,
+        "--max-ended" => config.ended_max = number(flag, &value, 0, ENDED_SESSIONS_FLAG_MAX)?,
+        "--max-connections" => {
+            config.connections_max = number(flag, &value, 1, CONNECTIONS_FLAG_MAX)?
+        }
         "--ws-interval-ms" => {
-            config.ws_push_interval_ms =
-                number(flag, &value, WS_PUSH_INTERVAL_MS_MIN as usize, 3_600_000)? as u64
+            config.ws_push_interval_ms = number(
+                flag,
+                &value,
+                WS_PUSH_INTERVAL_MS_MIN as usize,
+                WS_PUSH_INTERVAL_MS_MAX as usize,
+            )? as u64
         }
         "--session-ttl" => {
-            config.session_ttl_secs = number(flag, &value, 0, 365 * 24 * 3600)? as u64
+            config.session_ttl_secs = number(flag, &value, 0, SESSION_TTL_SECS_MAX as usize)? as u64
         }
         "--token" if value.is_empty() => return Err("--token must not be empty".into()),
         "--token" => config.token = Some(value),

@@ -13,9 +13,6 @@ pub const HEADERS_MAX: usize = 64;
 pub const URI_BYTES_MAX: usize = 8 * 1024;
 /// A JSON or NDJSON body (log batch or session body). Over it: 413.
 pub const JSON_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// A plain-text log body sent with `Content-Length`. A chunked text body is
-/// streamed line by line and has no total limit; over this with a length: 413.
-pub const TEXT_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// One log line or message, in bytes of UTF-8. Longer: truncated, kept,
 /// flagged `"truncated": true`.
 pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
@@ -35,8 +32,11 @@ pub const TRAILER_BYTES_MAX: usize = 4 * 1024;
 /// without gzip makes the server inflate. A larger file fails the build.
 pub const ASSET_BYTES_MAX: usize = 256 * 1024;
 
-/// Open client connections. Beyond it new ones are accepted and closed.
+/// Open client connections (`--max-connections`). Beyond it new ones are
+/// accepted and closed.
 pub const CONNECTIONS_MAX: usize = 10_000;
+/// Upper bound for `--max-connections`.
+pub const CONNECTIONS_FLAG_MAX: usize = 1_000_000;
 /// Connections the kernel may queue before the loop accepts them.
 pub const LISTEN_BACKLOG: i32 = 4096;
 /// A keep-alive connection with no request in progress is closed after this.
@@ -73,15 +73,23 @@ pub const LOG_CAPACITY_MAX: usize = 1_000_000;
 pub const LOG_RING_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Active sessions (`--max-sessions`). Full: 503.
 pub const SESSIONS_MAX_DEFAULT: usize = 4_096;
+/// Upper bound for `--max-sessions`.
+pub const SESSIONS_FLAG_MAX: usize = 1_000_000;
 /// Ended sessions kept (`--max-ended`); the oldest is evicted with its log.
 pub const ENDED_SESSIONS_MAX_DEFAULT: usize = 1_024;
+/// Upper bound for `--max-ended`.
+pub const ENDED_SESSIONS_FLAG_MAX: usize = 1_000_000;
 /// Session inactivity before the server ends it; 0 = off (`--session-ttl`).
 pub const SESSION_TTL_SECS_DEFAULT: u64 = 0;
+/// Upper bound for `--session-ttl`: a year.
+pub const SESSION_TTL_SECS_MAX: u64 = 365 * 24 * 3600;
 
 /// WebSocket list push interval (`--ws-interval-ms`).
 pub const WS_PUSH_INTERVAL_MS_DEFAULT: u64 = 1_000;
 /// Smallest `--ws-interval-ms` accepted.
 pub const WS_PUSH_INTERVAL_MS_MIN: u64 = 10;
+/// Largest `--ws-interval-ms` accepted: an hour.
+pub const WS_PUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// One WebSocket message from a client. Over it: close 1009.
 pub const WS_MESSAGE_BYTES_MAX: usize = 64 * 1024;
 /// Unsent bytes queued for one WebSocket client. Over it: close 1008.
@@ -116,6 +124,11 @@ const _: () = assert!(METADATA_BYTES_MAX < JSON_BODY_BYTES_MAX);
 const _: () = assert!(WS_PONG_TIMEOUT_MS > WS_PING_INTERVAL_MS);
 const _: () = assert!(TIMER_SLOTS.is_power_of_two());
 const _: () = assert!(LOG_CAPACITY_DEFAULT <= LOG_CAPACITY_MAX);
+const _: () = assert!(CONNECTIONS_MAX <= CONNECTIONS_FLAG_MAX);
+const _: () = assert!(SESSIONS_MAX_DEFAULT <= SESSIONS_FLAG_MAX);
+const _: () = assert!(ENDED_SESSIONS_MAX_DEFAULT <= ENDED_SESSIONS_FLAG_MAX);
+const _: () = assert!(WS_PUSH_INTERVAL_MS_MIN <= WS_PUSH_INTERVAL_MS_DEFAULT);
+const _: () = assert!(WS_PUSH_INTERVAL_MS_DEFAULT <= WS_PUSH_INTERVAL_MS_MAX);
 const _: () = assert!(MESSAGE_BYTES_MAX < LOG_RING_BYTES_MAX);
 const _: () = assert!(WS_MESSAGE_BYTES_MAX < WS_UNSENT_BYTES_MAX);
 

@@ -273,6 +273,22 @@ pub struct Health {
     pub connections: usize,
 }
 
+/// `{"appended":N,"cursor":C}`: the answer to a successful append.
+/// Written by hand, not `format!`: one answer per POST of log lines.
+pub fn appended_body(appended: u64, cursor: u64) -> Vec<u8> {
+    let mut body = Vec::with_capacity(APPENDED_BODY_BYTES_MAX);
+    body.extend_from_slice(b"{\"appended\":");
+    write_decimal(&mut body, appended);
+    body.extend_from_slice(b",\"cursor\":");
+    write_decimal(&mut body, cursor);
+    body.extend_from_slice(b"}\n");
+    debug_assert!(body.len() <= APPENDED_BODY_BYTES_MAX);
+    body
+}
+
+/// The longest answer to an append: two 20-digit numbers.
+const APPENDED_BODY_BYTES_MAX: usize = r#"{"appended":,"cursor":}"#.len() + 1 + 2 * 20;
+
 pub fn health_body(health: &Health) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let _ = write!(

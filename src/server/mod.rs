@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 
 /// What a poll token names. Accepted connections are their slab slot;
 /// the few fixed sources sit at the top of the token space, far above
-/// any slot (`CONNECTIONS_MAX_FLAG_MAX`).
+/// any slot (`CONNECTIONS_FLAG_MAX`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     Accepted(usize),
