@@ -10,6 +10,7 @@ pub mod api;
 pub mod assets;
 pub mod config;
 pub mod conn;
+pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod level;

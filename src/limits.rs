@@ -167,3 +167,24 @@ const _: () = assert!(
 const _: () = assert!(
     WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX < WS_UNSENT_BYTES_MAX
 );
+
+/// A collector's answer body, in bytes: more is a non-retryable error (the
+/// OTLP spec's recommended client limit; the reader stops one byte past it).
+pub const OTLP_ANSWER_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// A message taken from a collector's answer (a `google.rpc.Status` message,
+/// a partial success's `error_message` or the start of the body), in bytes
+/// of UTF-8 after escaping control characters: it goes into our own logs.
+pub const OTLP_ANSWER_MESSAGE_BYTES_MAX: usize = 256;
+/// A collector's `Retry-After` is honoured up to this delay: a collector
+/// must not stall a build machine's log export for hours.
+pub const OTLP_RETRY_AFTER_MS_MAX: u64 = 300_000;
+/// The first retry of an export waits between this and twice this, and no
+/// retry (not even one a `Retry-After` asks for) waits less.
+pub const OTLP_RETRY_BASE_MS: u64 = 500;
+/// The exponential backoff's ceiling: a retry without `Retry-After` waits at
+/// most this long.
+pub const OTLP_RETRY_MAX_MS: u64 = 30_000;
+const _: () = assert!(OTLP_RETRY_BASE_MS > 0);
+const _: () = assert!(OTLP_RETRY_BASE_MS * 2 <= OTLP_RETRY_MAX_MS);
+const _: () = assert!(OTLP_RETRY_MAX_MS <= OTLP_RETRY_AFTER_MS_MAX);
+const _: () = assert!(OTLP_ANSWER_MESSAGE_BYTES_MAX < OTLP_ANSWER_BODY_BYTES_MAX);

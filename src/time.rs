@@ -235,11 +235,11 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
     Some(sign * i64::from(hours * 60 + minutes))
 }
 
-fn is_leap_year(year: u32) -> bool {
+pub(crate) fn is_leap_year(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
-fn days_in_month(year: u32, month: u32) -> u32 {
+pub(crate) fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         2 if is_leap_year(year) => 29,
         2 => 28,
@@ -250,7 +250,7 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (negative before it).
 /// Howard Hinnant's `days_from_civil`, with eras of 400 years starting in March.
-fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
     let year = i64::from(year) - i64::from(month <= 2);
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
@@ -262,7 +262,7 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
 
 /// (year, month, day) of `days` since 1970-01-01; the inverse of
 /// `days_from_civil` for days >= 0.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let days = days + EPOCH_DAYS_FROM_ERA as u64;
     let era = days / DAYS_PER_ERA as u64;
     let day_of_era = days - era * DAYS_PER_ERA as u64;
@@ -281,7 +281,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 /// Appends `value` in decimal, left-padded with zeros to `width` digits.
-fn push_digits(out: &mut String, value: u64, width: u32) {
+pub(crate) fn push_digits(out: &mut String, value: u64, width: u32) {
     debug_assert!(value < 10u64.pow(width));
     for place in (0..width).rev() {
         let digit = (value / 10u64.pow(place) % 10) as u8;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and is missing: Debian packages (curl,
 # chromium, iproute2 for `ss`), the browser tests' node modules
-# (playwright-core only; never a downloaded browser), and nothing else.
+# (playwright-core only; never a downloaded browser) and the Python venv
+# with opentelemetry-proto (the test collector's schema); nothing else.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +30,13 @@ if [ "$node_major" -lt 20 ]; then
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+fi
+# The project's Python venv (tests/conformance.sh adds kosoku and websockets
+# to the same one) with opentelemetry-proto, which brings protobuf: the
+# schema for the test collector, tests/otlp_collector.py.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import opentelemetry.proto' 2>/dev/null; then
+  .venv/bin/pip install --quiet 'opentelemetry-proto>=1.45'
 fi

@@ -1,7 +1,8 @@
 //! HTTP/1.1 over httparse: request heads and framing, chunked bodies, query
-//! strings, and the response writer. Pure: no sockets here.
+//! strings, HTTP dates, and the response writer. Pure: no sockets here.
 
 pub mod chunked;
+pub mod date;
 pub mod head;
 pub mod query;
 pub mod response;

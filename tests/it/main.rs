@@ -7,6 +7,7 @@ mod support;
 mod abuse;
 mod api;
 mod http_engine;
+mod otlp_codec;
 mod simulation;
 mod soak;
 mod ws;

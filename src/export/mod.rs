@@ -1,0 +1,17 @@
+//! The OTLP/HTTP logs exporter: every session log entry, and each session's
+//! start and end, forwarded to an OpenTelemetry collector. This part:
+//! encoding requests and reading answers, pure (no I/O, no clock; time
+//! comes in as `now_ms`), so it is unit-tested and fuzzed on its own.
+//!
+//! - `protobuf`: the protobuf wire format, a writer and a bounded reader;
+//! - `otlp_request`: `RequestWriter`, an `ExportLogsServiceRequest` as
+//!   protobuf or OTLP/JSON, and the mapping of sessions and entries to log
+//!   records and attributes;
+//! - `otlp_answer`: a collector's answer (status, body, `Retry-After`) to
+//!   accepted, retry or refused;
+//! - `backoff`: the delay before a retry (exponential, full jitter).
+
+pub mod backoff;
+pub mod otlp_answer;
+pub mod otlp_request;
+pub mod protobuf;
