@@ -130,6 +130,8 @@ pub struct App {
     pub changed_sessions: Vec<SessionId>,
     /// Sessions created since the server last looked: they get a TTL timer.
     pub created_sessions: Vec<SessionId>,
+    /// The OTLP exporter's figures for `/health`, kept by the exporter.
+    pub export: Option<views::ExportHealth>,
     /// The `Host` names this server answers to (lowercase, no port).
     host_names: Vec<String>,
 }
@@ -145,6 +147,7 @@ impl App {
             sessions_max: config.sessions_max,
             ended_max: config.ended_max,
             log_capacity: config.log_capacity,
+            export: config.export.is_some(),
         };
         let mut host_names: Vec<String> =
             vec!["127.0.0.1".into(), "localhost".into(), "[::1]".into()];
@@ -160,6 +163,7 @@ impl App {
             connection_count: 0,
             changed_sessions: Vec::new(),
             created_sessions: Vec::new(),
+            export: None,
             host_names,
         }
     }
@@ -560,6 +564,7 @@ fn health(app: &App, now_ms: u64) -> Response {
         active: app.sessions.active_count(),
         ended: app.sessions.ended_count(),
         connections: app.connection_count,
+        export: app.export.as_ref(),
     });
     Response::json(200, body)
 }

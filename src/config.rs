@@ -2,6 +2,7 @@
 //! start. Every default comes from `limits.rs`; nothing below `Config`
 //! hides a default of its own.
 
+use crate::export::settings::{self, ExportFlags, ExportSettings};
 use crate::limits::*;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,9 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
                      [--max-ended N] [--ws-interval-ms MS] [--session-ttl SECS]
                      [--token TOKEN] [--allow-origin ORIGIN]... [--allow-host HOST]...
                      [--www DIR] [--max-connections N] [--ws-echo]
+                     [--otlp-endpoint URL] [--otlp-header KEY=VALUE]... [--otlp-protocol P]
+                     [--otlp-batch-entries N] [--otlp-batch-ms MS] [--otlp-flush-ms MS]
+                     [--otlp-timeout-ms MS]
 
   --listen ADDR          address to listen on (default 127.0.0.1:8558; port 0 picks one)
   --log-capacity N       log entries kept per session (default 10000)
@@ -25,6 +29,16 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
   --www DIR              serve the dashboard from DIR instead of the built-in copy
   --max-connections N    open connections (default 10000); more are closed at once
   --ws-echo              add /ws-echo, a WebSocket echo route (conformance tests only)
+  --otlp-endpoint URL    export every log entry over OTLP/HTTP to URL/v1/logs (http:// only;
+                         also OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)
+  --otlp-header K=V      send this header with every export (repeatable; also
+                         OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_LOGS_HEADERS)
+  --otlp-protocol P      http/protobuf (default) or http/json (also OTEL_EXPORTER_OTLP_PROTOCOL)
+  --otlp-batch-entries N a batch closes at N entries (default 1000)
+  --otlp-batch-ms MS     ... or MS after its first entry (default 1000)
+  --otlp-flush-ms MS     on SIGTERM/SIGINT, export for at most MS before exiting (default 2000)
+  --otlp-timeout-ms MS   one export request's time limit (default 10000; also
+                         OTEL_EXPORTER_OTLP_TIMEOUT)
   --help, --version
 ";
 
@@ -43,6 +57,11 @@ pub struct Config {
     pub www_dir: Option<PathBuf>,
     pub connections_max: usize,
     pub ws_echo: bool,
+    /// The `--otlp-*` flags as given; `resolve_export` reads them.
+    pub export_flags: ExportFlags,
+    /// The exporter's settings once resolved with the environment; `None`:
+    /// export off.
+    pub export: Option<ExportSettings>,
 }
 
 impl Default for Config {
@@ -60,6 +79,8 @@ impl Default for Config {
             www_dir: None,
             connections_max: CONNECTIONS_MAX,
             ws_echo: false,
+            export_flags: ExportFlags::default(),
+            export: None,
         }
     }
 }
@@ -106,8 +127,33 @@ pub fn parse_args(
     Ok(Command::Run(Box::new(config)))
 }
 
+impl Config {
+    /// Resolves the export settings from the flags and the environment
+    /// (`env` reads one variable). An error is a start-up error (exit 2).
+    pub fn resolve_export(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+        self.export = settings::resolve(&self.export_flags, env)?;
+        Ok(())
+    }
+}
+
 fn apply_flag(config: &mut Config, flag: &str, value: String) -> Result<(), String> {
+    let export = &mut config.export_flags;
     match flag {
+        "--otlp-endpoint" => export.endpoint = Some(value),
+        "--otlp-header" => export.headers.push(value),
+        "--otlp-protocol" => export.protocol = Some(value),
+        "--otlp-batch-entries" => {
+            export.batch_entries = Some(number(flag, &value, 1, OTLP_BATCH_ENTRIES_MAX)?)
+        }
+        "--otlp-batch-ms" => {
+            export.batch_ms = Some(number(flag, &value, 1, OTLP_BATCH_MS_MAX as usize)? as u64)
+        }
+        "--otlp-flush-ms" => {
+            export.flush_ms = Some(number(flag, &value, 0, OTLP_FLUSH_MS_MAX as usize)? as u64)
+        }
+        "--otlp-timeout-ms" => {
+            export.timeout_ms = Some(number(flag, &value, 1, OTLP_TIMEOUT_MS_MAX as usize)? as u64)
+        }
         "--listen" => {
             config.listen = value
                 .parse()

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod level;
 pub mod limits;
 pub mod log_ring;
+pub mod outbound;
 pub mod request_body;
 pub mod server;
 pub mod sessions;

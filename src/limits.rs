@@ -168,6 +168,48 @@ const _: () = assert!(
     WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX < WS_UNSENT_BYTES_MAX
 );
 
+// The OTLP/HTTP exporter (`export/`).
+
+/// `service.name` when neither `OTEL_SERVICE_NAME` nor
+/// `OTEL_RESOURCE_ATTRIBUTES` names one.
+pub const OTLP_SERVICE_NAME_DEFAULT: &str = "sessions-lite";
+/// A batch closes at this many log entries (`--otlp-batch-entries`).
+pub const OTLP_BATCH_ENTRIES_DEFAULT: usize = 1_000;
+/// Upper bound for `--otlp-batch-entries`.
+pub const OTLP_BATCH_ENTRIES_MAX: usize = 100_000;
+/// A batch closes this long after its first entry (`--otlp-batch-ms`).
+pub const OTLP_BATCH_MS_DEFAULT: u64 = 1_000;
+/// Upper bound for `--otlp-batch-ms`.
+pub const OTLP_BATCH_MS_MAX: u64 = 60_000;
+/// A batch also closes once its encoded request reaches this many bytes
+/// (it may pass it by one record: at most `LOG_ENTRY_JSON_BYTES_MAX` and
+/// its attributes). Collectors refuse far larger bodies (the Collector's
+/// default `max_request_body_size` is 20 MiB).
+pub const OTLP_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// On SIGTERM/SIGINT the server goes on exporting this long, then exits
+/// (`--otlp-flush-ms`).
+pub const OTLP_FLUSH_MS_DEFAULT: u64 = 2_000;
+/// Upper bound for `--otlp-flush-ms`.
+pub const OTLP_FLUSH_MS_MAX: u64 = 60_000;
+/// One export request, from connecting to the end of the answer
+/// (`--otlp-timeout-ms`, `OTEL_EXPORTER_OTLP_TIMEOUT`: the spec's 10 s).
+/// Past it the request counts as failed and is retried.
+pub const OTLP_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Upper bound for `--otlp-timeout-ms`.
+pub const OTLP_TIMEOUT_MS_MAX: u64 = 120_000;
+/// A kept-alive connection to the collector idle this long is closed
+/// (before a collector's own idle timeout races our next request).
+pub const OTLP_IDLE_KEEPALIVE_MS: u64 = 30_000;
+/// The head of a collector's answer. Longer: the answer is garbage.
+pub const OTLP_ANSWER_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Header fields in a collector's answer.
+pub const OTLP_ANSWER_HEADERS_MAX: usize = 64;
+
+const _: () = assert!(OTLP_BATCH_ENTRIES_DEFAULT <= OTLP_BATCH_ENTRIES_MAX);
+const _: () = assert!(OTLP_BATCH_MS_DEFAULT <= OTLP_BATCH_MS_MAX);
+const _: () = assert!(OTLP_FLUSH_MS_DEFAULT <= OTLP_FLUSH_MS_MAX);
+const _: () = assert!(OTLP_TIMEOUT_MS_DEFAULT <= OTLP_TIMEOUT_MS_MAX);
+const _: () = assert!(LOG_ENTRY_JSON_BYTES_MAX < OTLP_BATCH_BYTES_MAX);
 /// A collector's answer body, in bytes: more is a non-retryable error (the
 /// OTLP spec's recommended client limit; the reader stops one byte past it).
 pub const OTLP_ANSWER_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;

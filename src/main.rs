@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let env_token = std::env::var("SESSIONS_LITE_TOKEN").ok();
-    let config = match parse_args(std::env::args().skip(1), env_token) {
+    let mut config = match parse_args(std::env::args().skip(1), env_token) {
         Ok(Command::Run(config)) => config,
         Ok(Command::Help) => {
             print!("{USAGE}");
@@ -26,6 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(message) = config.resolve_export(&|name| std::env::var(name).ok()) {
+        eprintln!("sessions-lite: {message}");
+        return ExitCode::from(2);
+    }
     let has_token = config.token.is_some();
     let mut server = match Server::bind(*config) {
         Ok(server) => server,
@@ -34,6 +38,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(error) = server.handle_stop_signals() {
+        eprintln!("sessions-lite: cannot handle SIGTERM/SIGINT: {error}");
+        return ExitCode::FAILURE;
+    }
     let addr = server.local_addr();
     // Tests and scripts read this line to learn the port.
     println!("listening on http://{addr}");

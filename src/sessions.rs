@@ -24,7 +24,7 @@
 //! **Invariant:** every session is in `sessions` and `order`; exactly the
 //! ended ones are in `ended`; the server's own session is always active.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
@@ -147,6 +147,9 @@ pub struct Session {
     /// Last create, update or log append; the TTL counts from here.
     pub last_activity_ms: u64,
     pub log: LogRing,
+    /// How far the OTLP exporter has taken this session (a cursor, never a
+    /// copy). A `Cell`: the exporter moves it while reading the ring.
+    pub export: Cell<ExportMark>,
     /// Key of this session in `SessionTable::order`.
     created_seq: u64,
     /// The session object as `views` writes it, up to its log figures:
@@ -186,6 +189,21 @@ impl fmt::Debug for Session {
             .field("updated_ms", &self.updated_ms)
             .finish_non_exhaustive()
     }
+}
+
+/// How far the OTLP exporter has taken a session's records into its
+/// batches: what a batch in flight holds is the exporter's from then on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportMark {
+    /// The next log cursor not yet taken.
+    pub cursor: u64,
+    /// Entries the ring evicted before they were taken, already counted
+    /// as dropped, still to be named in the next record (`dropped_before`).
+    pub dropped_unreported: u64,
+    /// The session-start record was taken.
+    pub start_taken: bool,
+    /// The session-end record was taken: nothing of it is left to export.
+    pub end_taken: bool,
 }
 
 /// The fields of a create or update body; `None` means "not given".
@@ -550,6 +568,10 @@ pub struct TableConfig {
     pub ended_max: usize,
     /// Log entries per session.
     pub log_capacity: usize,
+    /// The OTLP exporter is on: ended sessions it has fully taken are
+    /// evicted first, and the entries it had not taken from one evicted
+    /// anyway are counted (`take_export_lost`).
+    pub export: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -597,6 +619,9 @@ pub struct SessionTable {
     /// Evicted since the last `take_evicted`. The server drains it after
     /// every call that can end a session, which keeps it short.
     evicted: Vec<SessionId>,
+    /// Log entries of evicted sessions the exporter had not taken, since
+    /// the last `take_export_lost`.
+    export_lost: u64,
     /// Active sessions, the server's own included.
     active_count: usize,
     seq_next: u64,
@@ -612,6 +637,7 @@ impl SessionTable {
             order: BTreeMap::new(),
             ended: VecDeque::new(),
             evicted: Vec::new(),
+            export_lost: 0,
             active_count: 0,
             seq_next: 0,
         };
@@ -750,6 +776,12 @@ impl SessionTable {
         std::mem::take(&mut self.evicted)
     }
 
+    /// Log entries lost with evicted sessions before the exporter took
+    /// them, since the last call.
+    pub fn take_export_lost(&mut self) -> u64 {
+        std::mem::take(&mut self.export_lost)
+    }
+
     /// Called by the timer at `last_activity_ms + ttl_ms`: ends the session
     /// with `Expired` if it has been idle that long. `ttl_ms == 0` is TTL
     /// off; the server's own session never expires.
@@ -812,6 +844,7 @@ impl SessionTable {
             end_reason: None,
             last_activity_ms: now_ms,
             log: LogRing::new(self.config.log_capacity),
+            export: Cell::default(),
             created_seq: self.seq_next,
         };
         self.order.insert(self.seq_next, id);
@@ -856,15 +889,31 @@ impl SessionTable {
         Ok(())
     }
 
-    /// Evicts the oldest-ended sessions while more than `ended_max` are kept.
+    /// Evicts the oldest-ended sessions while more than `ended_max` are
+    /// kept. With export on, the oldest the exporter has finished goes
+    /// first; only when none has does an unfinished one go, and what the
+    /// exporter had not taken of it is counted as lost.
     fn evict_over_max(&mut self) {
         while self.ended.len() > self.config.ended_max {
-            let Some(id) = self.ended.pop_front() else {
+            let exported = |id: &SessionId| {
+                self.sessions
+                    .get(id)
+                    .is_none_or(|session| session.export.get().end_taken)
+            };
+            let index = match self.config.export {
+                true => self.ended.iter().position(exported).unwrap_or(0),
+                false => 0,
+            };
+            let Some(id) = self.ended.remove(index) else {
                 break;
             };
             if let Some(session) = self.sessions.remove(&id) {
                 debug_assert!(!session.is_active());
                 self.order.remove(&session.created_seq);
+                if self.config.export {
+                    let taken = session.export.get().cursor;
+                    self.export_lost += session.log.next_cursor().saturating_sub(taken);
+                }
             }
             self.evicted.push(id);
         }
@@ -916,6 +965,7 @@ mod tests {
             sessions_max,
             ended_max,
             log_capacity: 4,
+            export: false,
         }
     }
 

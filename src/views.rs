@@ -265,12 +265,31 @@ pub fn ws_error_message(message: &str) -> Vec<u8> {
 }
 
 /// Figures for `GET /health`.
-pub struct Health {
+pub struct Health<'a> {
     pub version: &'static str,
     pub uptime_s: u64,
     pub active: usize,
     pub ended: usize,
     pub connections: usize,
+    /// The OTLP exporter's figures, when export is on.
+    pub export: Option<&'a ExportHealth>,
+}
+
+/// The exporter as `/health` shows it (`export`): where it sends, what it
+/// is doing, and its counts of log entries (start and end records are not
+/// counted). `sent` entries reached the collector (`rejected` of them it
+/// then refused in a partial success); `dropped` never will (refused
+/// batches, and entries evicted from a ring or with their session before
+/// they were sent); `retried` counts requests sent again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportHealth {
+    pub endpoint: String,
+    pub state: &'static str,
+    pub sent: u64,
+    pub retried: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub last_error: Option<String>,
 }
 
 /// `{"appended":N,"cursor":C}`: the answer to a successful append.
@@ -297,6 +316,22 @@ pub fn health_body(health: &Health) -> Vec<u8> {
          \"sessions\":{{\"active\":{},\"ended\":{}}},\"connections\":{}}}",
         health.version, health.uptime_s, health.active, health.ended, health.connections
     );
+    if let Some(export) = health.export {
+        out.pop();
+        out.extend_from_slice(b",\"export\":{\"endpoint\":");
+        write_json_string(&mut out, &export.endpoint);
+        let _ = write!(
+            out,
+            ",\"state\":\"{}\",\"sent\":{},\"retried\":{},\"rejected\":{},\"dropped\":{},\
+             \"last_error\":",
+            export.state, export.sent, export.retried, export.rejected, export.dropped
+        );
+        match &export.last_error {
+            Some(error) => write_json_string(&mut out, error),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}}");
+    }
     out.push(b'\n');
     out
 }
@@ -418,6 +453,7 @@ mod tests {
             sessions_max: 4,
             ended_max: 4,
             log_capacity: 4,
+            export: false,
         };
         let mut table = SessionTable::new(config, [0; 12], 1_000);
         let id = [7; 12];

@@ -1,7 +1,13 @@
 //! The OTLP/HTTP logs exporter: every session log entry, and each session's
-//! start and end, forwarded to an OpenTelemetry collector. This part:
-//! encoding requests and reading answers, pure (no I/O, no clock; time
-//! comes in as `now_ms`), so it is unit-tested and fuzzed on its own.
+//! start and end, forwarded to an OpenTelemetry collector.
+//!
+//! - `settings`: where and how to send, from the `--otlp-*` flags and the
+//!   `OTEL_*` environment, resolved once at start;
+//! - `exporter`: its place on the loop: a cursor per session, batches, one
+//!   request in flight over `outbound.rs`, retries, loss counting.
+//!
+//! The rest is pure (no I/O, no clock; time comes in as `now_ms`), so it
+//! is unit-tested and fuzzed on its own:
 //!
 //! - `protobuf`: the protobuf wire format, a writer and a bounded reader;
 //! - `otlp_request`: `RequestWriter`, an `ExportLogsServiceRequest` as
@@ -12,6 +18,8 @@
 //! - `backoff`: the delay before a retry (exponential, full jitter).
 
 pub mod backoff;
+pub mod exporter;
 pub mod otlp_answer;
 pub mod otlp_request;
 pub mod protobuf;
+pub mod settings;

@@ -8,13 +8,16 @@
 
 mod clock;
 mod deadlines;
+mod exporting;
 mod request;
 mod socket_io;
+mod stop;
 mod wake;
 
 use crate::api::{self, App};
 use crate::config::Config;
 use crate::conn::{Conn, ConnState};
+use crate::export::exporter::Exporter;
 use crate::level::Level;
 use crate::limits::*;
 use crate::sessions::{Expiry, SessionId};
@@ -30,20 +33,34 @@ use std::io;
 use std::net::SocketAddr;
 
 /// What a poll token names. Accepted connections are their slab slot;
-/// the few fixed sources sit at the top of the token space, far above
-/// any slot (`CONNECTIONS_FLAG_MAX`).
+/// connections the server opens itself (`outbound.rs`) have a range of
+/// their own from `OUTBOUND_TOKEN_BASE`, far above any slot; the listener
+/// and the signal pipe sit at the top of the token space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     Accepted(usize),
+    /// An outbound connection by its index (0: the exporter's).
+    Outbound(usize),
     Listener,
+    /// SIGTERM or SIGINT arrived (`stop.rs`).
+    Signal,
 }
 
 const LISTENER: Token = Token(usize::MAX - 1);
+const SIGNAL: Token = Token(usize::MAX - 2);
+const OUTBOUND_TOKEN_BASE: usize = usize::MAX / 2;
+/// The exporter's connection to its collector.
+const EXPORT_TOKEN: Token = Token(OUTBOUND_TOKEN_BASE);
+const _: () = assert!(CONNECTIONS_FLAG_MAX < OUTBOUND_TOKEN_BASE);
 
 impl Source {
     fn of(token: Token) -> Source {
         match token {
             LISTENER => Source::Listener,
+            SIGNAL => Source::Signal,
+            Token(index) if index >= OUTBOUND_TOKEN_BASE => {
+                Source::Outbound(index - OUTBOUND_TOKEN_BASE)
+            }
             Token(slot) => Source::Accepted(slot),
         }
     }
@@ -62,6 +79,12 @@ pub enum TimerKey {
     WsPush { due_ms: u64 },
     /// Check whether a session has been idle past the TTL.
     SessionExpiry(SessionId),
+    /// The exporter's deadline as armed at `at_ms` (batch close, retry,
+    /// its connection's deadline).
+    Export { at_ms: u64 },
+    /// The end of a stop's flush time: only a turn of the loop, which then
+    /// ends (`stop_due`).
+    Stop,
 }
 
 /// What an event says about a connection.
@@ -95,6 +118,13 @@ pub struct Server {
     /// Everything that waits on a session: long-polls, WebSocket follows.
     watchers: Watchers,
     ws_hub: WsHub,
+    /// The OTLP exporter, when `--otlp-endpoint` (or the environment) is set.
+    exporter: Option<Exporter>,
+    /// The end of the self-pipe that SIGTERM and SIGINT write to.
+    signals: Option<mio::net::UnixStream>,
+    /// Set once a stop was asked for: the loop ends when the exporter has
+    /// sent everything or at this time, whichever comes first.
+    stop_deadline_ms: Option<u64>,
     clock: Clock,
     read_scratch: Vec<u8>,
 }
@@ -120,6 +150,11 @@ impl Server {
         let mut wheel = TimerWheel::new(TIMER_SLOT_MS, TIMER_SLOTS, now_ms);
         let due_ms = now_ms + ws_interval_ms;
         wheel.schedule(due_ms, TimerKey::WsPush { due_ms });
+        let mut watchers = Watchers::new();
+        let exporter = app.config.export.clone().map(|settings| {
+            watchers.watch_every_session(Watcher::new(WatcherKind::Export, 0, 0));
+            Exporter::new(settings, EXPORT_TOKEN, &server_id, &mut app)
+        });
         Ok(Server {
             poll,
             listener,
@@ -130,8 +165,11 @@ impl Server {
             app,
             wheel,
             revisit: Vec::new(),
-            watchers: Watchers::new(),
+            watchers,
             ws_hub: WsHub::new(),
+            exporter,
+            signals: None,
+            stop_deadline_ms: None,
             clock,
             read_scratch: vec![0; READ_CHUNK_BYTES],
         })
@@ -141,12 +179,16 @@ impl Server {
         self.local_addr
     }
 
-    /// Runs the loop forever (until an unrecoverable poll error).
+    /// Runs the loop until a stop (SIGTERM/SIGINT, once the exporter has
+    /// flushed) or an unrecoverable poll error.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut expired = Vec::new();
         loop {
             let now_ms = self.clock.now_ms();
+            if self.stop_due(now_ms) {
+                return Ok(());
+            }
             let timeout_ms = if self.revisit.is_empty() {
                 self.wheel.next_wait_ms(now_ms)
             } else {
@@ -170,6 +212,8 @@ impl Server {
         for event in events.iter() {
             match Source::of(event.token()) {
                 Source::Listener => self.on_acceptable(now_ms),
+                Source::Signal => self.on_signal(now_ms),
+                Source::Outbound(_) => self.on_export_ready(now_ms),
                 Source::Accepted(slot) => {
                     let readiness = Readiness {
                         readable: event.is_readable() || event.is_read_closed(),
@@ -190,6 +234,7 @@ impl Server {
         }
         // Timers can change sessions too (expiry, pushes).
         self.wake_changed_sessions(now_ms);
+        self.on_export_turn(now_ms);
     }
 
     fn on_acceptable(&mut self, now_ms: u64) {
@@ -321,6 +366,8 @@ impl Server {
                     .schedule(next_ms, TimerKey::WsPush { due_ms: next_ms });
             }
             TimerKey::SessionExpiry(id) => self.on_expiry_timer(id, now_ms),
+            TimerKey::Export { at_ms } => self.on_export_timer(at_ms, now_ms),
+            TimerKey::Stop => {}
         }
     }
 

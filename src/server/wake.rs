@@ -43,8 +43,13 @@ impl Server {
                 }
                 _ => false,
             },
-            // No exporter yet.
-            WatcherKind::Export => false,
+            WatcherKind::Export => match &mut self.exporter {
+                Some(exporter) => {
+                    exporter.note_changed(*session, now_ms);
+                    true
+                }
+                None => false,
+            },
         };
         if waiting {
             Wake::Keep
