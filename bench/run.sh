@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile]
+#   bench/run.sh [--build-time] [--profile] [--export-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -11,6 +11,11 @@
 #   3. cursor reads of 1,000 entries from a full 10,000-entry ring
 #   4. 1,000 WebSocket clients at --ws-interval-ms 100 with 1,000 sessions
 #   5. nginx (worker_processes 1) serving the same bytes, as the reference
+#   6. OTLP export: the ingest load on fresh servers with export off and
+#      on (--otlp-endpoint to an nginx sink on the load core), alternating
+#      BENCH_EXPORT_ROUNDS times; the exporter's CPU per 1 M entries; idle
+#      RSS after a burst, export off and on (--export-only: just these,
+#      after the build)
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
 # 1,000 WebSocket clients), the binary size, and with --build-time (or
 # BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
@@ -23,7 +28,8 @@
 #
 # Environment: BENCH_SECS (10) per wrk run, BENCH_GET_ROUNDS (3) GET runs
 # per server, BENCH_BUILD_TIME=1,
-# BENCH_PROFILE=1 (runs bench/profile.sh at the end).
+# BENCH_PROFILE=1 (runs bench/profile.sh at the end), BENCH_EXPORT_ROUNDS
+# (2) alternating export off/on ingest runs.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,11 +40,14 @@ DURATION_S=${BENCH_SECS:-10}
 GET_ROUNDS=${BENCH_GET_ROUNDS:-3}    # GET runs per server, alternating
 BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
+EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
+EXPORT_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile]" >&2; exit 2 ;;
+        --export-only) EXPORT_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -58,6 +67,10 @@ INGEST_PREFIX=00000000000001c0   # ingest sessions: + 00000000 .. 0000003f
 CURSOR_PREFIX=00000000000c0c0c   # the full ring for cursor reads
 RINGS_PREFIX=0000000000000f11    # 64 full rings (memory)
 WS_PREFIX=0000000000000ed0       # the WebSocket run's sessions
+EXPORT_BATCH_ENTRIES=1000        # --otlp-batch-entries (the default)
+EXPORT_DRAIN_S=30                # the most to wait for the exporter to catch up
+EXPORT_IDLE_PREFIX=00000000000e1d1e
+EXPORT_BURST_LINES=2000          # idle RSS: lines exported before idling
 CLK_TCK=$(getconf CLK_TCK)
 
 OUT=$ROOT/target/bench
@@ -446,16 +459,165 @@ websocket_clients() {
     stop "$SERVER_PID"
 }
 
+# ---------------------------------------------------------------- OTLP export
+
+# start_sink: the bench's OTLP collector, an nginx on the load core that
+# answers POST /v1/logs with 200 and an empty body (all the exporter
+# needs) after reading the body, and logs each request's status and body
+# size (unbuffered) for the counts. Sets SINK_URL, SINK_PID, SINK_LOG.
+start_sink() {
+    local dir=$OUT/sink port
+    mkdir -p "$dir/tmp"
+    port=$(free_port)
+    SINK_URL=http://127.0.0.1:$port
+    SINK_LOG=$dir/access.log
+    : >"$SINK_LOG"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 64; }
+http {
+    log_format sink '\$status \$content_length';
+    access_log $SINK_LOG sink;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    client_max_body_size 8m;
+    client_body_buffer_size 8m;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type application/x-protobuf;
+    server {
+        listen 127.0.0.1:$port;
+        location = /v1/logs { return 200 ''; }
+        location / { return 404; }
+    }
+}
+EOF
+    taskset -c "$CLIENT_CORE" "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    SINK_PID=$!
+    STARTED_PIDS+=("$SINK_PID")
+    local deadline=$((SECONDS + 10))
+    until curl -sf -o /dev/null -X POST --data-binary x "$SINK_URL/v1/logs"; do
+        ((SECONDS < deadline)) || { echo "bench: the sink nginx did not start" >&2; cat "$dir/error.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    : >"$SINK_LOG"
+}
+
+# sink_counts FROM_LINE: "requests non_2xx body_bytes" logged after line FROM_LINE.
+sink_counts() {
+    tail -n +"$(($1 + 1))" "$SINK_LOG" | awk '
+        { n++; if ($1 !~ /^2/) bad++; if ($2 ~ /^[0-9]+$/) bytes += $2 }
+        END { printf "%d %d %d", n, bad, bytes }'
+}
+
+# export_ingest MODE ROUND: the ingest load (bench/ingest.lua, 64 sessions)
+# on a fresh server, export off or on. For "on", the server's CPU is read
+# once the exporter has caught up (bounded by EXPORT_DRAIN_S), so it holds
+# all the export work of the run. Results: export_MODE_rROUND_*.
+export_ingest() {
+    local mode=$1 round=$2 key=export_$1_r$2 flags=()
+    [ "$mode" = on ] && flags=(--otlp-endpoint "$SINK_URL" --otlp-batch-entries "$EXPORT_BATCH_ENTRIES")
+    start_server "$key" "${flags[@]}"
+    local pid=$SERVER_PID
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    local drain_s=0
+    [ "$mode" = on ] && drain_s=$EXPORT_DRAIN_S
+    # Let the set-up's entries go out first: they are not part of the run.
+    on_client_core python3 "$BENCH/export_drain.py" "$SERVER_ADDR" "$drain_s" >"$OUT/$key-before.env"
+    local appended_before sink_from before after start end
+    appended_before=$(sed -n 's/^appended=//p' "$OUT/$key-before.env")
+    sink_from=$(wc -l <"$SINK_LOG")
+    before=$(cpu_seconds "$pid")
+    start=$(date +%s.%N)
+    on_client_core timeout $((DURATION_S + 30)) wrk -t1 -c"$WRK_CONNECTIONS" \
+        -d"${DURATION_S}s" --timeout 5s --latency -s "$BENCH/ingest.lua" "http://$SERVER_ADDR/" -- \
+        "$INGEST_PREFIX" "$INGEST_SESSIONS" >"$OUT/wrk-$key.txt" 2>&1 || true
+    [ "$mode" = off ] && after=$(cpu_seconds "$pid")
+    on_client_core python3 "$BENCH/export_drain.py" "$SERVER_ADDR" "$drain_s" >"$OUT/$key.env"
+    [ "$mode" = on ] && after=$(cpu_seconds "$pid")
+    end=$(date +%s.%N)
+    result "${key}_cpu" "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')"
+    result "${key}_wall_s" "$(awk -v a="$end" -v b="$start" 'BEGIN { printf "%.1f", a - b }')"
+    result "${key}_lines" $(($(sed -n 's/^appended=//p' "$OUT/$key.env") - appended_before))
+    result "${key}_appended_total" "$(sed -n 's/^appended=//p' "$OUT/$key.env")"
+    result "${key}_non2xx" "$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$OUT/wrk-$key.txt" | head -n 1)"
+    if [ "$mode" = on ]; then
+        local field
+        for field in sent dropped retried rejected state waited_s caught_up; do
+            result "${key}_$field" "$(sed -n "s/^$field=//p" "$OUT/$key.env")"
+        done
+        result "${key}_sent_before" "$(sed -n 's/^sent=//p' "$OUT/$key-before.env")"
+        local counts
+        read -r -a counts <<<"$(sink_counts "$sink_from")"
+        result "${key}_sink_requests" "${counts[0]}"
+        result "${key}_sink_non2xx" "${counts[1]}"
+        result "${key}_sink_bytes" "${counts[2]}"
+    fi
+    printf '%-12s %s; %s\n' "$key" "$(grep -E 'Requests/sec' "$OUT/wrk-$key.txt" | tr -s ' ')" \
+        "$(grep "^$key" "$RESULTS" | sed "s/^${key}_//" | paste -sd ' ')" >&2
+    stop "$pid"
+}
+
+# export_idle MODE: idle RSS of a fresh server, export off or on: 2.5 s
+# after start, then after a burst of EXPORT_BURST_LINES lines (two full
+# batches) has been exported and the server has idled 3 s.
+export_idle() {
+    local mode=$1 key=export_idle_$1 flags=()
+    [ "$mode" = on ] && flags=(--otlp-endpoint "$SINK_URL" --otlp-batch-entries "$EXPORT_BATCH_ENTRIES")
+    start_server "$key" "${flags[@]}"
+    local pid=$SERVER_PID
+    sleep 2.5
+    result "${key}_fresh_kib" "$(rss_kib "$pid")"
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$EXPORT_IDLE_PREFIX" 1
+    on_client_core python3 "$BENCH/populate.py" fill "$SERVER_ADDR" "${EXPORT_IDLE_PREFIX}00000000" \
+        "$EXPORT_BURST_LINES" "$RING_LINE_BYTES"
+    local drain_s=0
+    [ "$mode" = on ] && drain_s=$EXPORT_DRAIN_S
+    on_client_core python3 "$BENCH/export_drain.py" "$SERVER_ADDR" "$drain_s" >"$OUT/$key.env"
+    sleep 3
+    result "${key}_rss_kib" "$(rss_kib "$pid")"
+    result "${key}_pss_kib" "$(rollup_kib "$pid" Pss)"
+    result "${key}_private_kib" "$(rollup_kib "$pid" Private_Dirty)"
+    result "${key}_appended" "$(sed -n 's/^appended=//p' "$OUT/$key.env")"
+    [ "$mode" = on ] && result "${key}_sent" "$(sed -n 's/^sent=//p' "$OUT/$key.env")"
+    stop "$pid"
+}
+
+export_scenarios() {
+    say "OTLP export: ingest, export off and on (sink on core $CLIENT_CORE), $EXPORT_ROUNDS rounds of ${DURATION_S}s"
+    result export_rounds "$EXPORT_ROUNDS"
+    result export_batch_entries "$EXPORT_BATCH_ENTRIES"
+    start_sink
+    local round
+    for round in $(seq 1 "$EXPORT_ROUNDS"); do
+        export_ingest off "$round"
+        export_ingest on "$round"
+    done
+    say "OTLP export: idle RSS after a burst of $EXPORT_BURST_LINES lines"
+    export_idle off
+    export_idle on
+    stop "$SINK_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
-http_scenarios
-rings_memory
-idle_connections
-websocket_clients
+if [ "$EXPORT_ONLY" = 0 ]; then
+    http_scenarios
+    rings_memory
+    idle_connections
+    websocket_clients
+fi
+export_scenarios
 result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 say "results"
 python3 "$BENCH/report.py" "$OUT"

@@ -97,6 +97,7 @@ impl Exporter {
         token: Token,
         server_id: &SessionId,
         app: &mut App,
+        now_ms: u64,
     ) -> Exporter {
         let mut attributes = settings.resource.clone();
         attributes.insert(1, ("service.instance.id".to_owned(), format_id(server_id)));
@@ -124,7 +125,7 @@ impl Exporter {
             random: u64::from_le_bytes(seed) | 1,
             timer_armed_ms: None,
         };
-        exporter.note_changed(*server_id, 0);
+        exporter.note_changed(*server_id, now_ms);
         exporter
     }
 

@@ -153,7 +153,7 @@ impl Server {
         let mut watchers = Watchers::new();
         let exporter = app.config.export.clone().map(|settings| {
             watchers.watch_every_session(Watcher::new(WatcherKind::Export, 0, 0));
-            Exporter::new(settings, EXPORT_TOKEN, &server_id, &mut app)
+            Exporter::new(settings, EXPORT_TOKEN, &server_id, &mut app, now_ms)
         });
         Ok(Server {
             poll,

@@ -36,6 +36,12 @@ impl Collector {
     /// Starts the collector on a free port; `None` (after printing why)
     /// when opentelemetry-proto is missing and not required.
     pub fn start() -> Option<Collector> {
+        Collector::start_on(0)
+    }
+
+    /// Starts the collector on `port` (0: a free one), so a test can stop
+    /// it and start it again where the server sends.
+    pub fn start_on(port: u16) -> Option<Collector> {
         let python = venv_python();
         let has_schema = Command::new(&python)
             .args(["-c", "import opentelemetry.proto"])
@@ -56,7 +62,7 @@ impl Collector {
         }
         let mut child = Command::new(&python)
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otlp_collector.py"))
-            .args(["--port", "0"])
+            .args(["--port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
