@@ -214,3 +214,115 @@ fn writers_and_followers_lose_nothing() {
         "RSS plateau: mid {rss_mid} KiB, end {rss_end} KiB"
     );
 }
+
+/// The exporter leg: writers append while a collector fails every 10th
+/// request (503, retried). At the end every session's entries are either
+/// at the collector or counted as dropped in its records, exactly.
+#[test]
+fn the_exporter_accounts_for_every_entry_through_failures() {
+    use crate::otlp_codec::Collector;
+    let Some(collector) = Collector::start() else {
+        return;
+    };
+    let script = r#"{"answers": [], "then": {"fail_every": 10}}"#;
+    let reply = collector.post("/_script", "application/json", script.as_bytes());
+    assert_eq!(reply.status, 200);
+    let endpoint = format!("http://{}", collector.addr);
+    let server = TestServer::start(&[
+        "--log-capacity",
+        "500",
+        "--otlp-endpoint",
+        &endpoint,
+        "--otlp-batch-ms",
+        "20",
+    ]);
+    let addr = server.addr;
+    const EXPORT_SESSIONS: usize = 4;
+    let ids: Vec<String> = (0..EXPORT_SESSIONS)
+        .map(|index| server.create_session(&format!("export-soak-{index}")))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (id, stop) = (id.clone(), stop.clone());
+            std::thread::spawn(move || {
+                // Paced, so the collector (Python) keeps its records small.
+                let mut client = KeepAlive::to(addr);
+                let path = format!("/sessions/{id}/log");
+                let mut next = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let body: String = (next..next + BATCH as u64)
+                        .map(|seq| format!("{seq}\n"))
+                        .collect();
+                    let reply = client
+                        .send("POST", &path, Some("text/plain"), body.as_bytes())
+                        .expect("append");
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                    next += BATCH as u64;
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+                next
+            })
+        })
+        .collect();
+    std::thread::sleep(soak_duration());
+    stop.store(true, Ordering::Relaxed);
+    let written: Vec<u64> = writers
+        .into_iter()
+        .map(|writer| writer.join().expect("writer"))
+        .collect();
+    for id in &ids {
+        let ended = server.request("DELETE", &format!("/sessions/{id}"), &[], b"");
+        assert_eq!(ended.status, 200);
+    }
+    let mut state = serde_json::Value::Null;
+    let all_ended = eventually(Duration::from_secs(120), || {
+        state = collector.state();
+        let records = state["records"].as_array().expect("records");
+        ids.iter().all(|id| {
+            records.iter().any(|record| {
+                record["session"] == id.as_str() && record["event"] == "sessions_lite.session.end"
+            })
+        })
+    });
+    assert!(all_ended, "not every session's end arrived");
+    let records = state["records"].as_array().expect("records");
+    let mut total_sent = 0;
+    for (id, written) in ids.iter().zip(&written) {
+        let mine: Vec<&serde_json::Value> = records
+            .iter()
+            .filter(|record| record["session"] == id.as_str())
+            .collect();
+        let mut cursors: Vec<u64> = mine
+            .iter()
+            .filter_map(|record| record["cursor"].as_u64())
+            .collect();
+        // 503s are not deliveries: no batch arrives twice here.
+        let in_order = cursors.windows(2).all(|pair| pair[0] < pair[1]);
+        assert!(in_order, "session {id}: entries in order, once each");
+        let dropped: u64 = mine
+            .iter()
+            .filter_map(|record| record["attributes"]["sessions_lite.log.dropped_before"].as_u64())
+            .sum();
+        cursors.dedup();
+        assert_eq!(
+            cursors.len() as u64 + dropped,
+            *written,
+            "session {id}: sent + dropped"
+        );
+        total_sent += cursors.len() as u64;
+    }
+    assert!(
+        state["failed_requests"].as_u64().expect("failed") > 0,
+        "the collector failed some"
+    );
+    let health = server.get("/health").json();
+    println!(
+        "export soak {:?}: {} entries written, {total_sent} exported through {} failed requests; health {}",
+        soak_duration(),
+        written.iter().sum::<u64>(),
+        state["failed_requests"],
+        health["export"]
+    );
+}
