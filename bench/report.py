@@ -111,7 +111,7 @@ def fmt_p99_ratio(ours, nginx):
     for row in (ours, nginx):
         if row and row.get("p99") is None and row.get("p99_note"):
             return "n/a (%s)" % row["p99_note"]
-    return fmt_ratio(ratio(ours and ours.get("p99"), nginx and nginx.get("p99")))
+    return fmt_ratio(ratio((ours or {}).get("p99"), (nginx or {}).get("p99")))
 
 
 def fmt_ratio(value):
