@@ -12,7 +12,7 @@
 //! loop never waits on it: connect is non-blocking, and reads and writes
 //! stop at `WouldBlock`.
 
-use crate::http::chunked::ChunkedDecoder;
+use crate::http::chunked::{ChunkError, ChunkedDecoder};
 use crate::limits::*;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -396,7 +396,10 @@ impl Outbound {
             BodyFraming::Chunked(decoder) => {
                 let consumed = decoder
                     .decode(&self.input, &mut self.body)
-                    .map_err(|_| Failure::AnswerTooLarge)?;
+                    .map_err(|error| match error {
+                        ChunkError::BodyTooLarge => Failure::AnswerTooLarge,
+                        other => Failure::Garbage(other.message(OTLP_ANSWER_BODY_BYTES_MAX as u64)),
+                    })?;
                 self.input.drain(..consumed);
                 if self.body.len() > OTLP_ANSWER_BODY_BYTES_MAX {
                     return Err(Failure::AnswerTooLarge);
@@ -446,8 +449,8 @@ fn connection_failure(what: &str, error: &io::Error) -> Failure {
 }
 
 /// The head of an answer, if complete: status, framing and the headers the
-/// exporter reads. A chunked body's errors (including its cap) end up as
-/// `AnswerTooLarge` or garbage in `consume`.
+/// exporter reads. A chunked body over the cap is `AnswerTooLarge` in
+/// `consume`; broken chunked framing is garbage (retried).
 fn parse_answer_head(input: &[u8]) -> Result<Option<(AnswerHead, usize)>, Failure> {
     let mut headers = [httparse::EMPTY_HEADER; OTLP_ANSWER_HEADERS_MAX];
     let mut response = httparse::Response::new(&mut headers);
@@ -571,6 +574,130 @@ mod tests {
             "a".repeat(OTLP_ANSWER_HEAD_BYTES_MAX)
         );
         assert!(matches!(head(&long), Err(Failure::Garbage(_))));
+    }
+
+    /// One request to a loopback peer that reads it and answers `answer`
+    /// (then closes); what the connection came to.
+    fn exchange(answer: &'static [u8]) -> Progress {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let peer = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(count) => request.extend_from_slice(&buffer[..count]),
+                }
+            }
+            let _ = stream.write_all(answer);
+        });
+        let mut poll = mio::Poll::new().expect("poll");
+        let mut events = mio::Events::with_capacity(16);
+        let mut outbound = Outbound::new(Token(7), addr);
+        let request = b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let mut progress = outbound.start(poll.registry(), request, 5_000, 0);
+        for _ in 0..500 {
+            if progress != Progress::Pending {
+                break;
+            }
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))
+                .expect("poll");
+            progress = outbound.on_ready(poll.registry(), 0);
+        }
+        peer.join().expect("peer");
+        progress
+    }
+
+    fn answered(status: u16, body: &[u8]) -> Progress {
+        Progress::Answered(Answer {
+            status,
+            content_type: None,
+            retry_after: None,
+            body: body.to_vec(),
+        })
+    }
+
+    #[test]
+    fn answers_by_length_chunked_and_to_the_close() {
+        assert_eq!(
+            exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
+            answered(200, b"{}")
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert_eq!(exchange(chunked), answered(200, b"{}"));
+        assert_eq!(
+            exchange(b"HTTP/1.1 400 Bad\r\n\r\nno framing"),
+            answered(400, b"no framing")
+        );
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(exchange(interim), answered(204, b""));
+    }
+
+    #[test]
+    fn broken_answers_fail_retryably() {
+        let broken_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        for answer in [
+            &broken_chunk[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
+            b"",
+            b"HTTP/1.1 20",
+        ] {
+            match exchange(answer) {
+                Progress::Failed(failure) => assert!(failure.is_retryable(), "{failure:?}"),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(answer)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_retryable_failure() {
+        let addr = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("addr")
+        };
+        let mut poll = mio::Poll::new().expect("poll");
+        let mut events = mio::Events::with_capacity(16);
+        let mut outbound = Outbound::new(Token(7), addr);
+        let mut progress = outbound.start(poll.registry(), b"x".to_vec(), 5_000, 0);
+        for _ in 0..500 {
+            if progress != Progress::Pending {
+                break;
+            }
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))
+                .expect("poll");
+            progress = outbound.on_ready(poll.registry(), 0);
+        }
+        assert!(
+            matches!(progress, Progress::Failed(Failure::Connection(_))),
+            "{progress:?}"
+        );
+        assert_eq!(outbound.state(), OutboundState::Closed);
+        assert_eq!(outbound.take_request(), b"x", "kept for the retry");
+    }
+
+    #[test]
+    fn the_request_deadline_fails_and_an_idle_deadline_closes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let poll = mio::Poll::new().expect("poll");
+        let mut outbound = Outbound::new(Token(7), addr);
+        let progress = outbound.start(poll.registry(), b"x".to_vec(), 1_000, 10);
+        assert_eq!(progress, Progress::Pending);
+        assert_eq!(outbound.deadline_ms(), Some(1_010));
+        assert_eq!(
+            outbound.on_deadline(poll.registry(), 1_009),
+            Progress::Pending
+        );
+        let failed = outbound.on_deadline(poll.registry(), 1_010);
+        assert_eq!(
+            failed,
+            Progress::Failed(Failure::Timeout { timeout_ms: 1_000 })
+        );
+        assert_eq!(outbound.deadline_ms(), None);
+        drop(listener);
     }
 
     #[test]

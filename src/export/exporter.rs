@@ -84,6 +84,9 @@ pub struct Exporter {
     /// Entries lost since the last loss line in the server's log was
     /// written; `None`: no loss since then.
     losing: Option<u64>,
+    /// When the oldest record not yet taken was noted: a batch closes
+    /// `batch_ms` after it (0: left over from a full batch, due at once).
+    pending_since_ms: Option<u64>,
     /// Stop requested: batches close at once.
     flushing: bool,
     random: u64,
@@ -121,6 +124,7 @@ impl Exporter {
             pending_set: HashSet::new(),
             outage: None,
             losing: None,
+            pending_since_ms: None,
             flushing: false,
             random: u64::from_le_bytes(seed) | 1,
             timer_armed_ms: None,
@@ -135,9 +139,10 @@ impl Exporter {
         if self.pending_set.insert(session) {
             self.pending.push_back(session);
         }
+        let since_ms = *self.pending_since_ms.get_or_insert(now_ms);
         if self.phase == Phase::Idle {
             self.phase = Phase::Collecting {
-                closes_ms: now_ms + self.settings.batch_ms,
+                closes_ms: since_ms + self.settings.batch_ms,
             };
         }
     }
@@ -540,12 +545,17 @@ impl Exporter {
         };
     }
 
+    /// After an answer: collect again if anything waits, the batch
+    /// closing `batch_ms` after the oldest of it was noted.
     fn next_phase(&mut self, now_ms: u64) {
-        self.phase = if self.pending.is_empty() {
-            Phase::Idle
-        } else {
-            // Left over from a full batch: it has waited long enough.
-            Phase::Collecting { closes_ms: now_ms }
+        self.phase = match self.pending_since_ms {
+            _ if self.pending.is_empty() => Phase::Idle,
+            Some(since_ms) => Phase::Collecting {
+                closes_ms: since_ms + self.settings.batch_ms,
+            },
+            None => Phase::Collecting {
+                closes_ms: now_ms + self.settings.batch_ms,
+            },
         };
     }
 
