@@ -12,7 +12,8 @@
 //! loop never waits on it: connect is non-blocking, and reads and writes
 //! stop at `WouldBlock`.
 
-use crate::http::chunked::{ChunkError, ChunkedDecoder};
+pub use crate::http::answer::Answer;
+use crate::http::answer::{AnswerError, AnswerReader, ClosedAnswer};
 use crate::limits::*;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -32,15 +33,6 @@ pub enum OutboundState {
     Receiving,
     /// Kept alive between requests (deadline: `OTLP_IDLE_KEEPALIVE_MS`).
     Idle,
-}
-
-/// A complete answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: Option<Vec<u8>>,
-    pub retry_after: Option<Vec<u8>>,
-    pub body: Vec<u8>,
 }
 
 /// Why a request got no answer.
@@ -84,22 +76,6 @@ pub enum Progress {
     Failed(Failure),
 }
 
-/// How the answer's body is framed, once its head is read.
-enum BodyFraming {
-    Length(usize),
-    Chunked(Box<ChunkedDecoder>),
-    UntilClose,
-}
-
-/// The answer's head, once parsed.
-struct AnswerHead {
-    status: u16,
-    content_type: Option<Vec<u8>>,
-    retry_after: Option<Vec<u8>>,
-    framing: BodyFraming,
-    close: bool,
-}
-
 pub struct Outbound {
     token: Token,
     stream: Option<TcpStream>,
@@ -107,10 +83,7 @@ pub struct Outbound {
     addr: SocketAddr,
     request: Vec<u8>,
     request_sent: usize,
-    /// Answer bytes read and not yet consumed.
-    input: Vec<u8>,
-    head: Option<AnswerHead>,
-    body: Vec<u8>,
+    answer: AnswerReader,
     deadline_ms: u64,
     timeout_ms: u64,
     /// The request went out on a kept-alive connection: if that turns out
@@ -127,9 +100,7 @@ impl Outbound {
             addr,
             request: Vec::new(),
             request_sent: 0,
-            input: Vec::new(),
-            head: None,
-            body: Vec::new(),
+            answer: AnswerReader::new(),
             deadline_ms: 0,
             timeout_ms: 0,
             reused: false,
@@ -163,9 +134,7 @@ impl Outbound {
         ));
         self.request = request;
         self.request_sent = 0;
-        self.input.clear();
-        self.head = None;
-        self.body = Vec::new();
+        self.answer = AnswerReader::new();
         self.timeout_ms = timeout_ms;
         self.deadline_ms = now_ms + timeout_ms;
         self.reused = self.state == OutboundState::Idle;
@@ -233,8 +202,7 @@ impl Outbound {
 
     fn fail(&mut self, registry: &Registry, failure: Failure) -> Progress {
         self.close(registry);
-        self.body = Vec::new();
-        self.input = Vec::new();
+        self.answer = AnswerReader::new();
         Progress::Failed(failure)
     }
 
@@ -263,7 +231,7 @@ impl Outbound {
                     return Progress::Pending;
                 }
                 Step::Fail(failure) => {
-                    let before_answer = self.input.is_empty() && self.head.is_none();
+                    let before_answer = self.answer.is_untouched();
                     if self.reused && before_answer && self.state != OutboundState::Connecting {
                         // The kept-alive connection had closed: one more
                         // try on a new one, within the same deadline.
@@ -324,13 +292,6 @@ impl Outbound {
     fn read_answer(&mut self) -> Step {
         let mut buffer = [0u8; 16 * 1024];
         loop {
-            if self.state == OutboundState::Receiving {
-                match self.consume() {
-                    Ok(Some((answer, close))) => return Step::Done(answer, close),
-                    Ok(None) => {}
-                    Err(failure) => return Step::Fail(failure),
-                }
-            }
             let Some(stream) = &mut self.stream else {
                 return Step::Wait;
             };
@@ -341,7 +302,12 @@ impl Outbound {
                     // Bytes nobody asked for: the connection is not ours to trust.
                     return Step::IdleClosed;
                 }
-                Ok(count) => self.input.extend_from_slice(&buffer[..count]),
+                Ok(count) => match self.answer.feed(&buffer[..count]) {
+                    Ok(Some((answer, close))) => return Step::Done(answer, close),
+                    Ok(None) => {}
+                    Err(AnswerError::TooLarge) => return Step::Fail(Failure::AnswerTooLarge),
+                    Err(AnswerError::Garbage(why)) => return Step::Fail(Failure::Garbage(why)),
+                },
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) if self.state == OutboundState::Idle => return Step::IdleClosed,
@@ -353,76 +319,17 @@ impl Outbound {
     /// The collector closed: the end of a body read to the close, or a
     /// broken answer.
     fn on_peer_closed(&mut self) -> Step {
-        match &self.head {
-            Some(head) if matches!(head.framing, BodyFraming::UntilClose) => {
-                let body = std::mem::take(&mut self.body);
-                Step::Done(answer_of(head, body), true)
-            }
-            Some(_) => Step::Fail(Failure::Connection(
-                "the collector closed in the middle of its answer".into(),
-            )),
-            None if self.input.is_empty() => Step::Fail(Failure::Connection(
-                "the collector closed without answering".into(),
-            )),
-            None => Step::Fail(Failure::Garbage(
-                "the connection closed inside the answer's head".into(),
-            )),
-        }
-    }
-
-    /// Parses what has arrived; `Some` once the answer is complete.
-    fn consume(&mut self) -> Result<Option<(Answer, bool)>, Failure> {
-        if self.head.is_none() {
-            let Some((head, consumed)) = parse_answer_head(&self.input)? else {
-                return Ok(None);
-            };
-            self.input.drain(..consumed);
-            if (100..200).contains(&head.status) {
-                // An interim answer (100 Continue): the real one follows.
-                return self.consume();
-            }
-            self.head = Some(head);
-        }
-        let Some(head) = &mut self.head else {
-            return Ok(None);
-        };
-        let complete = match &mut head.framing {
-            BodyFraming::Length(length) => {
-                let taken = self.input.len().min(*length - self.body.len());
-                self.body.extend_from_slice(&self.input[..taken]);
-                self.input.drain(..taken);
-                self.body.len() == *length
-            }
-            BodyFraming::Chunked(decoder) => {
-                let consumed = decoder
-                    .decode(&self.input, &mut self.body)
-                    .map_err(|error| match error {
-                        ChunkError::BodyTooLarge => Failure::AnswerTooLarge,
-                        other => Failure::Garbage(other.message(OTLP_ANSWER_BODY_BYTES_MAX as u64)),
-                    })?;
-                self.input.drain(..consumed);
-                if self.body.len() > OTLP_ANSWER_BODY_BYTES_MAX {
-                    return Err(Failure::AnswerTooLarge);
-                }
-                decoder.is_done()
-            }
-            BodyFraming::UntilClose => {
-                self.body.append(&mut self.input);
-                if self.body.len() > OTLP_ANSWER_BODY_BYTES_MAX {
-                    return Err(Failure::AnswerTooLarge);
-                }
-                false
+        let failure = match self.answer.on_close() {
+            ClosedAnswer::Complete(answer) => return Step::Done(answer, true),
+            ClosedAnswer::NothingSent => "the collector closed without answering",
+            ClosedAnswer::CutInBody => "the collector closed in the middle of its answer",
+            ClosedAnswer::CutInHead => {
+                return Step::Fail(Failure::Garbage(
+                    "the connection closed inside the answer's head".into(),
+                ))
             }
         };
-        if !complete {
-            return Ok(None);
-        }
-        let close = head.close || !self.input.is_empty();
-        let body = std::mem::take(&mut self.body);
-        let answer = answer_of(head, body);
-        self.head = None;
-        self.input.clear();
-        Ok(Some((answer, close)))
+        Step::Fail(Failure::Connection(failure.into()))
     }
 }
 
@@ -435,146 +342,13 @@ enum Step {
     Fail(Failure),
 }
 
-fn answer_of(head: &AnswerHead, body: Vec<u8>) -> Answer {
-    Answer {
-        status: head.status,
-        content_type: head.content_type.clone(),
-        retry_after: head.retry_after.clone(),
-        body,
-    }
-}
-
 fn connection_failure(what: &str, error: &io::Error) -> Failure {
     Failure::Connection(format!("{what} failed: {error}"))
-}
-
-/// The head of an answer, if complete: status, framing and the headers the
-/// exporter reads. A chunked body over the cap is `AnswerTooLarge` in
-/// `consume`; broken chunked framing is garbage (retried).
-fn parse_answer_head(input: &[u8]) -> Result<Option<(AnswerHead, usize)>, Failure> {
-    let mut headers = [httparse::EMPTY_HEADER; OTLP_ANSWER_HEADERS_MAX];
-    let mut response = httparse::Response::new(&mut headers);
-    let consumed = match response.parse(input) {
-        Ok(httparse::Status::Complete(consumed)) => consumed,
-        Ok(httparse::Status::Partial) if input.len() > OTLP_ANSWER_HEAD_BYTES_MAX => {
-            return Err(Failure::Garbage(format!(
-                "answer head over {OTLP_ANSWER_HEAD_BYTES_MAX} bytes"
-            )))
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(error) => return Err(Failure::Garbage(error.to_string())),
-    };
-    if consumed > OTLP_ANSWER_HEAD_BYTES_MAX {
-        return Err(Failure::Garbage(format!(
-            "answer head over {OTLP_ANSWER_HEAD_BYTES_MAX} bytes"
-        )));
-    }
-    let status = response.code.unwrap_or(0);
-    let mut head = AnswerHead {
-        status,
-        content_type: None,
-        retry_after: None,
-        framing: BodyFraming::UntilClose,
-        close: response.version == Some(0),
-    };
-    let mut length = None;
-    let mut chunked = false;
-    for header in response.headers.iter() {
-        let value = trim(header.value);
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-type") {
-            head.content_type = Some(value.to_vec());
-        } else if name.eq_ignore_ascii_case("retry-after") {
-            head.retry_after = Some(value.to_vec());
-        } else if name.eq_ignore_ascii_case("connection") {
-            head.close |= value.eq_ignore_ascii_case(b"close");
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case(b"chunked");
-            if !chunked {
-                return Err(Failure::Garbage(
-                    "a transfer coding other than chunked".into(),
-                ));
-            }
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let parsed = std::str::from_utf8(value)
-                .ok()
-                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|text| text.parse::<u64>().ok())
-                .ok_or_else(|| Failure::Garbage("a Content-Length that is not a number".into()))?;
-            if length.is_some_and(|other| other != parsed) {
-                return Err(Failure::Garbage(
-                    "two different Content-Length headers".into(),
-                ));
-            }
-            length = Some(parsed);
-        }
-    }
-    let no_body = (100..200).contains(&status) || status == 204 || status == 304;
-    head.framing = if no_body {
-        BodyFraming::Length(0)
-    } else if chunked {
-        let decoder = ChunkedDecoder::new(OTLP_ANSWER_BODY_BYTES_MAX as u64);
-        BodyFraming::Chunked(Box::new(decoder))
-    } else if let Some(length) = length {
-        if length > OTLP_ANSWER_BODY_BYTES_MAX as u64 {
-            return Err(Failure::AnswerTooLarge);
-        }
-        BodyFraming::Length(length as usize)
-    } else {
-        head.close = true;
-        BodyFraming::UntilClose
-    };
-    Ok(Some((head, consumed)))
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !b" \t".contains(b))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !b" \t".contains(b))
-        .map_or(start, |end| end + 1);
-    &value[start..end]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn head(text: &str) -> Result<Option<(u16, usize)>, Failure> {
-        parse_answer_head(text.as_bytes())
-            .map(|parsed| parsed.map(|(head, used)| (head.status, used)))
-    }
-
-    #[test]
-    fn answer_heads() {
-        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(head(ok), Ok(Some((200, ok.len() - 2))));
-        assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Le"), Ok(None));
-        assert!(matches!(
-            head("SSH-2.0-OpenSSH\r\n\r\n"),
-            Err(Failure::Garbage(_))
-        ));
-        let big = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-            OTLP_ANSWER_BODY_BYTES_MAX + 1
-        );
-        assert_eq!(head(&big), Err(Failure::AnswerTooLarge));
-        let at_cap =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {OTLP_ANSWER_BODY_BYTES_MAX}\r\n\r\n");
-        assert!(matches!(head(&at_cap), Ok(Some((200, _)))));
-        let two = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
-        assert!(matches!(head(two), Err(Failure::Garbage(_))));
-        let gzip = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n";
-        assert!(matches!(head(gzip), Err(Failure::Garbage(_))));
-        let long = format!(
-            "HTTP/1.1 200 OK\r\nX: {}",
-            "a".repeat(OTLP_ANSWER_HEAD_BYTES_MAX)
-        );
-        assert!(matches!(head(&long), Err(Failure::Garbage(_))));
-    }
 
     /// One request to a loopback peer that reads it and answers `answer`
     /// (then closes); what the connection came to.
@@ -698,19 +472,5 @@ mod tests {
         );
         assert_eq!(outbound.deadline_ms(), None);
         drop(listener);
-    }
-
-    #[test]
-    fn headers_the_exporter_reads() {
-        let text = b"HTTP/1.1 503 Busy\r\nRetry-After:  7 \r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
-        let (head, _) = parse_answer_head(text).expect("valid").expect("complete");
-        assert_eq!(head.retry_after.as_deref(), Some(&b"7"[..]));
-        assert_eq!(head.content_type.as_deref(), Some(&b"application/json"[..]));
-        assert!(head.close);
-        let until_close = b"HTTP/1.1 200 OK\r\n\r\n";
-        let (head, _) = parse_answer_head(until_close)
-            .expect("valid")
-            .expect("complete");
-        assert!(head.close && matches!(head.framing, BodyFraming::UntilClose));
     }
 }

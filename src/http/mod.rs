@@ -1,6 +1,7 @@
 //! HTTP/1.1 over httparse: request heads and framing, chunked bodies, query
 //! strings, HTTP dates, and the response writer. Pure: no sockets here.
 
+pub mod answer;
 pub mod chunked;
 pub mod date;
 pub mod head;
