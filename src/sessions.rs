@@ -973,6 +973,68 @@ mod tests {
         SessionTable::new(config(sessions_max, ended_max), SERVER, 1_000)
     }
 
+    /// With export on, an ended session the exporter has finished is
+    /// evicted before older unfinished ones; an unfinished one evicted
+    /// anyway counts the entries it had not taken as lost.
+    #[test]
+    fn export_prefers_evicting_exported_sessions_and_counts_the_rest() {
+        let mut table = SessionTable::new(
+            TableConfig {
+                export: true,
+                ..config(8, 1)
+            },
+            SERVER,
+            1_000,
+        );
+        let (older, newer, third) = (id(1), id(2), id(3));
+        for session in [older, newer, third] {
+            table.upsert(session, app("cook"), 1_000).expect("created");
+        }
+        for _ in 0..3 {
+            let log = &mut table.active_mut(&older, 1_000).expect("active").log;
+            log.push(1_000, Level::Info, false, "line", None);
+        }
+        table.end(older, EndReason::Deleted, 1_001).expect("ended");
+        let finished = ExportMark {
+            end_taken: true,
+            ..ExportMark::default()
+        };
+        table.get(&newer).expect("newer").export.set(finished);
+        table.end(newer, EndReason::Deleted, 1_002).expect("ended");
+        // Over the one kept: the exported one goes, though it is newer.
+        assert_eq!(table.take_evicted(), [newer]);
+        assert!(table.get(&older).is_some());
+        assert_eq!(table.take_export_lost(), 0);
+        // Only unfinished ones left: the oldest goes, and of its 3 entries
+        // the 2 the exporter had not taken are lost.
+        let taken = ExportMark {
+            cursor: 1,
+            ..ExportMark::default()
+        };
+        table.get(&older).expect("older").export.set(taken);
+        table.end(third, EndReason::Deleted, 1_003).expect("ended");
+        assert_eq!(table.take_evicted(), [older]);
+        assert_eq!(table.take_export_lost(), 2);
+        assert_eq!(table.take_export_lost(), 0, "taken once");
+    }
+
+    #[test]
+    fn without_export_the_oldest_ended_goes_and_nothing_is_counted() {
+        let mut table = table(8, 1);
+        for session in [id(1), id(2)] {
+            table.upsert(session, app("cook"), 1_000).expect("created");
+        }
+        let finished = ExportMark {
+            end_taken: true,
+            ..ExportMark::default()
+        };
+        table.get(&id(2)).expect("second").export.set(finished);
+        table.end(id(1), EndReason::Deleted, 1_001).expect("ended");
+        table.end(id(2), EndReason::Deleted, 1_002).expect("ended");
+        assert_eq!(table.take_evicted(), [id(1)]);
+        assert_eq!(table.take_export_lost(), 0);
+    }
+
     fn fields(body: serde_json::Value) -> SessionFields {
         match parse_session_body(body.to_string().as_bytes()) {
             Ok(fields) => fields,
