@@ -720,3 +720,41 @@ fn health_shows_export_only_when_it_is_on() {
         assert!(export[key].is_u64(), "{key}: {export}");
     }
 }
+
+#[test]
+fn a_stop_with_the_collector_away_ends_at_the_flush_limit_and_says_what_was_left() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessions-lite"))
+        .args(["--listen", "127.0.0.1:0", "--otlp-endpoint", &url])
+        .args(["--otlp-flush-ms", "300", "--otlp-batch-ms", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut line).expect("first line");
+    assert!(line.starts_with("listening on http://"), "{line}");
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut exited = None;
+    assert!(eventually(DELIVERY_WAIT, || {
+        exited = child.try_wait().expect("wait");
+        exited.is_some()
+    }));
+    assert_eq!(exited.and_then(|status| status.code()), Some(0));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(stderr.contains("log entries not exported"), "{stderr}");
+}
