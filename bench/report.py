@@ -308,6 +308,10 @@ def export_figures(env):
     if per_cpu["off"] and sent > 0:
         extra = totals["on"][1] - totals["on"][0] / per_cpu["off"]
         figures["cpu_per_million"] = extra / (sent / 1e6)
+    # What on ÷ off would be if every line were exported at that cost.
+    figures["full_ratio"] = None
+    if figures["cpu_per_million"] is not None:
+        figures["full_ratio"] = 1.0 / (1.0 + per_cpu["off"] * figures["cpu_per_million"] / 1e6)
     figures["idle_off"] = mib(number(env, "export_idle_off_rss_kib"))
     figures["idle_on"] = mib(number(env, "export_idle_on_rss_kib"))
     return figures
@@ -347,7 +351,8 @@ def print_export(env, figures, lines):
                  "(rounds: %s)." % (fmt_count(figures["off"]), fmt_count(figures["on"]),
                                    fmt_ratio(figures["ratio"]),
                                    ", ".join(fmt_ratio(r["ratio"]) for r in figures["rounds"])))
-    lines.append("Exported: %d entries sent of %d lines appended with export on (%d dropped)%s."
+    lines.append("Exported: %d entries sent of %d lines appended with export on (%d dropped: evicted "
+                 "from the rings before the exporter reached them)%s."
                  % (figures["sent"], figures["lines_on"], figures["dropped"],
                     "" if figures["caught_up"] else "; the exporter did NOT catch up in every round"))
     cpm = figures["cpu_per_million"]
@@ -453,9 +458,14 @@ def print_targets(env, rows, figures, lines, get_ratios, export):
          met(size, lambda v: v <= 800_000)),
         ("stripped binary ≤ 900 KB (with the OTLP exporter and the client issue)",
          "n/a" if size is None else "%d bytes" % size, met(size, lambda v: v <= 900_000)),
-        ("ingest with export on ≥ 0.6× export off (lines per server CPU-s)",
-         "%s (%s ÷ %s)" % (fmt_ratio(export["ratio"]), fmt_count(export["on"]), fmt_count(export["off"])),
-         met(export["ratio"], lambda v: v >= 0.6)),
+        ("ingest with export on ≥ 0.6× export off (lines per server CPU-s), every line exported",
+         "%s (%s ÷ %s)%s" % (fmt_ratio(export["ratio"]), fmt_count(export["on"]), fmt_count(export["off"]),
+                             "" if not export["dropped"] else
+                             "; but %.0f%% of the lines were dropped, not exported; with all exported "
+                             "(at the CPU per entry below): %s" % (
+                                 100.0 * export["dropped"] / max(export["lines_on"], 1),
+                                 fmt_ratio(export["full_ratio"]))),
+         met(export["ratio"], lambda v: v >= 0.6 and not export["dropped"])),
         ("  every appended line exported (sent = appended, none dropped)",
          "%d of %d" % (export["sent"], export["lines_on"]) if export["rounds"] else "n/a",
          met(export["rounds"] or None,

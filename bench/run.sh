@@ -513,7 +513,7 @@ EOF
 sink_counts() {
     tail -n +"$(($1 + 1))" "$SINK_LOG" | awk '
         { n++; if ($1 !~ /^2/) bad++; if ($2 ~ /^[0-9]+$/) bytes += $2 }
-        END { printf "%d %d %d", n, bad, bytes }'
+        END { printf "%d %d %.0f", n, bad, bytes }'
 }
 
 # export_ingest MODE ROUND: the ingest load (bench/ingest.lua, 64 sessions)
