@@ -27,7 +27,7 @@ failed=""
 for target in $targets; do
     case $target in
         head | framing | chunked | host_origin) dict="-dict=$root/fuzz/dicts/http.dict" ;;
-        json_ingest | ndjson_ingest | session_body | ws_message) dict="-dict=$root/fuzz/dicts/json.dict" ;;
+        json_ingest | ndjson_ingest | session_body | ws_message | otlp_answer) dict="-dict=$root/fuzz/dicts/json.dict" ;;
         *) dict="" ;;
     esac
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"

@@ -22,15 +22,6 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# playwright-core wants Node 20 or later; Debian 12's own nodejs is 18.
-# Say so plainly rather than fail later with an obscure error.
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt 20 ]; then
-  echo "warning: Node $(node --version 2>/dev/null || echo '?') found; the browser tests' playwright-core wants Node 20 or later" >&2
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
-fi
 # The project's Python venv (tests/conformance.sh adds kosoku and websockets
 # to the same one) with opentelemetry-proto, which brings protobuf: the
 # schema for the test collector, tests/otlp_collector.py.
@@ -39,4 +30,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c 'import opentelemetry.proto' 2>/dev/null; then
   .venv/bin/pip install --quiet 'opentelemetry-proto>=1.45'
+fi
+# playwright-core wants Node 20 or later; Debian 12's own nodejs is 18.
+# Say so plainly rather than fail later with an obscure error.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "warning: Node $(node --version 2>/dev/null || echo '?') found; the browser tests' playwright-core wants Node 20 or later" >&2
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
 fi

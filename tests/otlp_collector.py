@@ -36,7 +36,8 @@ POST /v1/logs
     sessions_lite.log.dropped_before, if present, an int above 0.
     An invalid request is answered 400 with a google.rpc.Status (in the
     request's encoding) whose message is the reason, the reason is appended
-    to `invalid`, and it consumes no scripted answer.
+    to `invalid`, it counts in `failed_requests`, and it consumes no
+    scripted answer. Other methods on /v1/logs get 405 (also in `invalid`).
     A valid request takes the next scripted answer (below). Its records are
     delivered (appended to `records`) when the answer is 2xx, partial
     rejection or not (the rejected count is added to `rejected`); any other

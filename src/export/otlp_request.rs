@@ -1068,6 +1068,43 @@ mod tests {
     }
 
     #[test]
+    fn regression_doubles_read_back_exactly() {
+        // The otlp_request fuzz target saw JSON and protobuf disagree on
+        // this double: serde_json's default parser (the target's) was one
+        // ulp off, not the writer. Both encodings carry the same bits, and
+        // the JSON text is one that reads back to them exactly.
+        for double in [
+            -5.648_005_255_202_698e146,
+            0.1,
+            -0.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ] {
+            let data = serde_json::json!({ "d": double }).to_string();
+            let mut writer = RequestWriter::new(Encoding::Json, &resource(), "1");
+            writer.push(&entry(Some(&data)));
+            let body = String::from_utf8(writer.finish().to_vec()).expect("UTF-8");
+            let start = body.find("\"doubleValue\":").expect("a double") + 14;
+            let end = start + body[start..].find('}').expect("end");
+            let from_json: f64 = body[start..end].parse().expect("a number");
+            let mut writer = RequestWriter::new(Encoding::Protobuf, &resource(), "1");
+            writer.push(&entry(Some(&data)));
+            let request = decode_protobuf(writer.finish());
+            let attributes = &records_of(&request)[0]["attributes"];
+            let from_protobuf = attributes[4]["value"]["doubleValue"]
+                .as_f64()
+                .expect("double");
+            assert_eq!(
+                from_json.to_bits(),
+                from_protobuf.to_bits(),
+                "{}",
+                &body[start..end]
+            );
+        }
+    }
+
+    #[test]
     fn content_types() {
         assert_eq!(Encoding::Protobuf.content_type(), "application/x-protobuf");
         assert_eq!(Encoding::Json.content_type(), "application/json");

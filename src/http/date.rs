@@ -36,11 +36,13 @@ const MONTHS: [&str; 12] = [
 const EPOCH_WEEKDAY_INDEX: u64 = 3;
 const MS_PER_DAY: u64 = 86_400_000;
 const SECONDS_PER_DAY: i64 = 86_400;
+/// The last year a date may name (four digits, like the other formats).
+const YEAR_MAX: u32 = 9999;
 /// RFC 9110: a two-digit year more than this far ahead is in the past.
 const TWO_DIGIT_YEAR_FUTURE_MAX: i64 = 50;
 
-/// The instant `text` names, in Unix milliseconds (negative before 1970),
-/// or `None` when it is not an HTTP-date.
+/// The instant `text` names, in Unix milliseconds (negative before 1970;
+/// years 0000 to 9999), or `None` when it is not an HTTP-date.
 pub fn parse_http_date(text: &[u8], now_ms: u64) -> Option<i64> {
     if text.len() == 29 && text[3] == b',' {
         parse_imf_fixdate(text)
@@ -118,7 +120,8 @@ fn full_year(two_digit_year: u32, now_ms: u64) -> u32 {
 }
 
 fn instant(year: u32, month: u32, day: u32, seconds: u32) -> Option<i64> {
-    if day == 0 || day > days_in_month(year, month) {
+    // An RFC 850 year read late in 9999's century may pass four digits.
+    if year > YEAR_MAX || day == 0 || day > days_in_month(year, month) {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -289,6 +292,15 @@ mod tests {
         assert_eq!(civil_from_days(ms as u64 / MS_PER_DAY).0, 2146);
         let ms = parse_http_date(b"Sunday, 10-Jan-47 00:00:00 GMT", late_century).expect("date");
         assert_eq!(civil_from_days(ms as u64 / MS_PER_DAY).0, 2047);
+        // Late in 9999's century the window passes four digits: refused,
+        // like a five-digit year would be in the other formats.
+        let last_century = (days_from_civil(9990, 1, 1) * SECONDS_PER_DAY * 1000) as u64;
+        assert_eq!(
+            parse_http_date(b"Sunday, 10-Jan-10 00:00:00 GMT", last_century),
+            None
+        );
+        let ms = parse_http_date(b"Sunday, 10-Jan-95 00:00:00 GMT", last_century).expect("date");
+        assert_eq!(civil_from_days(ms as u64 / MS_PER_DAY).0, 9995);
     }
 
     #[test]

@@ -491,3 +491,92 @@ fn collector_scripts_answers() {
         .collect();
     assert_eq!(requests, [2, 2, 4, 4]);
 }
+
+/// Sends one valid request on a new connection; the bytes the collector
+/// sent until it closed (or the read deadline), and how long that took.
+fn raw_exchange(collector: &Collector, body: &[u8]) -> (Vec<u8>, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut stream = connect_with_deadlines(collector.addr);
+    let head = format!(
+        "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send head");
+    stream.write_all(body).expect("send body");
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    (received, started.elapsed())
+}
+
+#[test]
+fn collector_breaks_answers_on_request() {
+    let Some(collector) = Collector::start() else {
+        return;
+    };
+    let metadata = Map::new();
+    let (records, _) = records_and_expected(&metadata);
+    let body = encode(Encoding::Protobuf, &records[1..2]);
+    let script = json!({
+        "answers": [
+            {"close_mid_answer": true},
+            {"garbage": true},
+            {"hang_s": 1},
+            {"trickle_ms": 2},
+            {"oversize": 5000},
+        ],
+        "then": {"fail_every": 3},
+    });
+    let reply = collector.post(
+        "/_script",
+        "application/json",
+        script.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200);
+
+    let (received, _) = raw_exchange(&collector, &body);
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.contains("Content-Length: 1000\r\n"), "{text:?}");
+    let head_end = crate::support::find(&received, b"\r\n\r\n").expect("a head") + 4;
+    assert!(received.len() - head_end < 1000, "the body was cut short");
+
+    let (received, _) = raw_exchange(&collector, &body);
+    assert!(!received.starts_with(b"HTTP/"), "{received:?}");
+    assert!(!received.is_empty());
+
+    let (received, elapsed) = raw_exchange(&collector, &body);
+    assert!(received.is_empty(), "{received:?}");
+    assert!(
+        elapsed >= std::time::Duration::from_millis(900),
+        "{elapsed:?}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+
+    let reply = collector.post("/v1/logs", "application/x-protobuf", &body);
+    assert_eq!(reply.status, 200, "trickled");
+    let reply = collector.post("/v1/logs", "application/x-protobuf", &body);
+    assert_eq!((reply.status, reply.body.len()), (200, 5000), "oversize");
+
+    // fail_every 3 counts all /v1/logs requests: 6 and 9 fail.
+    let statuses: Vec<u16> = (6..=9)
+        .map(|_| {
+            collector
+                .post("/v1/logs", "application/x-protobuf", &body)
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, [503, 200, 200, 503]);
+
+    let state = collector.state();
+    assert_eq!(state["requests"], 9);
+    assert_eq!(state["failed_requests"], 5, "{state}");
+    let delivered: Vec<&Value> = state["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|record| &record["request"])
+        .collect();
+    assert_eq!(delivered, [4, 5, 7, 8]);
+}
