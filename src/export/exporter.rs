@@ -296,18 +296,7 @@ impl Exporter {
         let mut request = Vec::with_capacity(body.len() + 512);
         write_request_head(&self.settings, &mut request, body.len());
         request.extend_from_slice(body);
-        if self.writer.encoded_size() > OTLP_BATCH_BYTES_MAX {
-            // A burst's buffer is not kept for the quiet that follows.
-            self.writer = RequestWriter::new(self.settings.encoding, &self.resource(app), VERSION);
-        }
         Some(Batch { request, entries })
-    }
-
-    fn resource(&self, app: &App) -> Resource {
-        let mut attributes = self.settings.resource.clone();
-        let id = format_id(&app.sessions.server_id());
-        attributes.insert(1, ("service.instance.id".to_owned(), id));
-        Resource { attributes }
     }
 
     fn pop_pending(&mut self) {
@@ -534,12 +523,13 @@ impl Exporter {
             );
             app.server_log(Level::Warn, &line, now_ms);
         }
-        self.attempt = self.attempt.saturating_add(1);
         // xorshift64: jitter needs no more.
         self.random ^= self.random << 13;
         self.random ^= self.random >> 7;
         self.random ^= self.random << 17;
+        // Attempt 0 is the first retry.
         let delay_ms = retry_delay_ms(self.attempt, self.random, after_ms);
+        self.attempt = self.attempt.saturating_add(1);
         self.phase = Phase::Backoff {
             retry_ms: now_ms + delay_ms,
         };
@@ -548,6 +538,10 @@ impl Exporter {
     /// After an answer: collect again if anything waits, the batch
     /// closing `batch_ms` after the oldest of it was noted.
     fn next_phase(&mut self, now_ms: u64) {
+        if self.pending.is_empty() {
+            // Quiet: a burst's buffers are not kept for the quiet after it.
+            self.writer.release_memory();
+        }
         self.phase = match self.pending_since_ms {
             _ if self.pending.is_empty() => Phase::Idle,
             Some(since_ms) => Phase::Collecting {

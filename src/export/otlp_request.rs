@@ -12,7 +12,8 @@
 //! written first.
 //!
 //! The mapping from sessions and entries to log records, and the attribute
-//! names, are in one place (`for_each_attribute`), shared by both encodings,
+//! names, are in one place (`for_each_session_attribute`, then
+//! `for_each_record_attribute`), shared by both encodings,
 //! so the two always describe the same message.
 
 use std::borrow::Cow;
@@ -20,9 +21,9 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::export::protobuf::{
-    begin_message, end_message, put_bytes_field, put_double_field, put_fixed64_field,
-    put_int64_field, put_tag, put_varint, put_varint_field, varint_size, VARINT_BYTES_MAX,
-    WIRE_LEN,
+    begin_message, begin_message_reserving, end_message, put_bytes_field, put_double_field,
+    put_fixed64_field, put_int64_field, put_tag, put_varint, put_varint_field, varint_size,
+    VARINT_BYTES_MAX, WIRE_LEN,
 };
 use crate::http::response::write_json_string;
 use crate::level::Level;
@@ -174,6 +175,51 @@ pub struct RequestWriter {
     record_count: usize,
     /// Set by `finish`: where the body starts in `buf`.
     body_start: Option<usize>,
+    session_block: SessionBlock,
+}
+
+/// The encoded attributes of the session last written, reused while the
+/// records that follow are the same session's (the exporter takes a
+/// session's records in a run): encoding them per record was 30% of the
+/// exporter's time.
+#[derive(Default)]
+struct SessionBlock {
+    id: String,
+    appname: String,
+    mode: String,
+    jobid: Option<String>,
+    /// Protobuf: the `KeyValue` fields; JSON: the objects, comma-separated.
+    bytes: Vec<u8>,
+}
+
+impl SessionBlock {
+    fn of(&mut self, session: &SessionAttrs, encoding: Encoding) -> &[u8] {
+        let same = !self.bytes.is_empty()
+            && self.id == session.id
+            && self.appname == session.appname
+            && self.mode == session.mode
+            && self.jobid.as_deref() == session.jobid;
+        if !same {
+            self.id = session.id.to_owned();
+            self.appname = session.appname.to_owned();
+            self.mode = session.mode.to_owned();
+            self.jobid = session.jobid.map(str::to_owned);
+            self.bytes.clear();
+            let buf = &mut self.bytes;
+            let mut first = true;
+            for_each_session_attribute(session, |key, value| match encoding {
+                Encoding::Protobuf => protobuf_attribute(buf, RECORD_ATTRIBUTES, key, value),
+                Encoding::Json => {
+                    if !first {
+                        buf.push(b',');
+                    }
+                    first = false;
+                    json_attribute(buf, key, value);
+                }
+            });
+        }
+        &self.bytes
+    }
 }
 
 impl RequestWriter {
@@ -186,6 +232,7 @@ impl RequestWriter {
             scope_field: Vec::new(),
             record_count: 0,
             body_start: None,
+            session_block: SessionBlock::default(),
         };
         match encoding {
             Encoding::Protobuf => {
@@ -235,17 +282,26 @@ impl RequestWriter {
         self.body_start = None;
     }
 
+    /// Drops the records and gives back the buffer a large batch left
+    /// behind (kept between batches otherwise), for a quiet exporter.
+    pub fn release_memory(&mut self) {
+        self.clear();
+        self.buf.shrink_to(self.records_start);
+        self.session_block = SessionBlock::default();
+    }
+
     /// Appends one record. Not after `finish` (until `clear`).
     pub fn push(&mut self, record: &Record) {
         assert!(self.body_start.is_none(), "push after finish");
         let data = Data::of(&record.event);
+        let session = self.session_block.of(&record.session, self.encoding);
         match self.encoding {
-            Encoding::Protobuf => protobuf_record(&mut self.buf, record, &data),
+            Encoding::Protobuf => protobuf_record(&mut self.buf, record, &data, session),
             Encoding::Json => {
                 if self.record_count > 0 {
                     self.buf.push(b',');
                 }
-                json_record(&mut self.buf, record, &data);
+                json_record(&mut self.buf, record, &data, session);
             }
         }
         self.record_count += 1;
@@ -344,17 +400,23 @@ enum AttrValue<'a> {
     Object(&'a Map<String, Value>),
 }
 
-/// The attributes of `record`, in order: the session's, then the event's,
+/// The attributes of a record, in order: the session's, then the event's,
 /// then `data`'s keys. Keys are unique: ours are distinct, and a `data` key
 /// is renamed when it could meet one of ours (see `data_key`).
-fn for_each_attribute(record: &Record, data: &Data, mut emit: impl FnMut(&str, AttrValue)) {
-    let session = &record.session;
+///
+/// The session's attributes: the same on every record of the session, so
+/// a batch encodes them once per session (`SessionBlock`).
+fn for_each_session_attribute(session: &SessionAttrs, mut emit: impl FnMut(&str, AttrValue)) {
     emit(ATTR_SESSION_ID, AttrValue::Str(session.id));
     emit(ATTR_SESSION_APPNAME, AttrValue::Str(session.appname));
     emit(ATTR_SESSION_MODE, AttrValue::Str(session.mode));
     if let Some(jobid) = session.jobid {
         emit(ATTR_SESSION_JOBID, AttrValue::Str(jobid));
     }
+}
+
+/// The attributes after the session's: the record's own.
+fn for_each_record_attribute(record: &Record, data: &Data, mut emit: impl FnMut(&str, AttrValue)) {
     if record.dropped_before > 0 {
         emit(
             ATTR_LOG_DROPPED_BEFORE,
@@ -414,8 +476,10 @@ fn event_name(event: &Event) -> Option<&'static str> {
     }
 }
 
-fn protobuf_record(buf: &mut Vec<u8>, record: &Record, data: &Data) {
-    let mark = begin_message(buf, SCOPE_LOGS_LOG_RECORDS);
+/// One `LogRecord`; `session` is the session's attributes, encoded.
+fn protobuf_record(buf: &mut Vec<u8>, record: &Record, data: &Data, session: &[u8]) {
+    // Most records take 128 bytes to 16 KiB: two length bytes.
+    let mark = begin_message_reserving(buf, SCOPE_LOGS_LOG_RECORDS, 2);
     put_fixed64_field(buf, RECORD_TIME_UNIX_NANO, record.time_unix_nano);
     put_fixed64_field(
         buf,
@@ -427,7 +491,8 @@ fn protobuf_record(buf: &mut Vec<u8>, record: &Record, data: &Data) {
     let body = begin_message(buf, RECORD_BODY);
     put_bytes_field(buf, ANY_STRING, record.body.as_bytes());
     end_message(buf, body);
-    for_each_attribute(record, data, |key, value| {
+    buf.extend_from_slice(session);
+    for_each_record_attribute(record, data, |key, value| {
         protobuf_attribute(buf, RECORD_ATTRIBUTES, key, value);
     });
     if let Some(name) = event_name(&record.event) {
@@ -495,7 +560,8 @@ fn protobuf_kvlist(buf: &mut Vec<u8>, object: &Map<String, Value>) {
     end_message(buf, list);
 }
 
-fn json_record(buf: &mut Vec<u8>, record: &Record, data: &Data) {
+/// One `LogRecord` object; `session` is the session's attributes, encoded.
+fn json_record(buf: &mut Vec<u8>, record: &Record, data: &Data, session: &[u8]) {
     buf.extend_from_slice(b"{\"timeUnixNano\":\"");
     buf.extend_from_slice(record.time_unix_nano.to_string().as_bytes());
     buf.extend_from_slice(b"\",\"observedTimeUnixNano\":\"");
@@ -507,12 +573,9 @@ fn json_record(buf: &mut Vec<u8>, record: &Record, data: &Data) {
     buf.extend_from_slice(b",\"body\":{\"stringValue\":");
     write_json_string(buf, record.body);
     buf.extend_from_slice(b"},\"attributes\":[");
-    let mut first = true;
-    for_each_attribute(record, data, |key, value| {
-        if !first {
-            buf.push(b',');
-        }
-        first = false;
+    buf.extend_from_slice(session);
+    for_each_record_attribute(record, data, |key, value| {
+        buf.push(b',');
         json_attribute(buf, key, value);
     });
     buf.push(b']');

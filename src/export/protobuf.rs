@@ -82,28 +82,64 @@ pub fn put_bytes_field(buf: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
-/// An open submessage: where its length byte was reserved.
+/// An open submessage: where its length bytes were reserved, and how many.
 #[must_use = "a submessage must be closed with end_message"]
 #[derive(Debug)]
-pub struct Mark(usize);
+pub struct Mark {
+    at: usize,
+    reserved: usize,
+}
 
 /// Starts submessage field `number`; write its fields, then `end_message`.
+/// One length byte is reserved: right for messages under 128 bytes.
 pub fn begin_message(buf: &mut Vec<u8>, number: u32) -> Mark {
+    begin_message_reserving(buf, number, 1)
+}
+
+/// Like `begin_message` with `reserved` length bytes (1 to
+/// `VARINT_BYTES_MAX`), for a message that is usually as big as that
+/// takes (a log record: 2, up to 16 KiB), so closing it moves nothing.
+pub fn begin_message_reserving(buf: &mut Vec<u8>, number: u32, reserved: usize) -> Mark {
+    assert!(
+        (1..=VARINT_BYTES_MAX).contains(&reserved),
+        "reserved length bytes"
+    );
     put_tag(buf, number, WIRE_LEN);
-    buf.push(0);
-    Mark(buf.len() - 1)
+    let at = buf.len();
+    buf.resize(at + reserved, 0);
+    Mark { at, reserved }
 }
 
 /// Closes the submessage opened at `mark`: writes its length, moving its
-/// bytes right when the length needs more than the one reserved byte.
-/// Submessages nest: close the inner one first.
+/// bytes when the length takes more or fewer bytes than were reserved, so
+/// every length is a minimal varint. Submessages nest: close the inner one
+/// first.
 pub fn end_message(buf: &mut Vec<u8>, mark: Mark) {
-    let start = mark.0 + 1;
+    let start = mark.at + mark.reserved;
     assert!(start <= buf.len(), "submessage mark past the buffer");
     let size = buf.len() - start;
+    // The common cases, written straight (most of an encoder's closes).
+    match (mark.reserved, size) {
+        (1, 0..=0x7f) => {
+            buf[mark.at] = size as u8;
+            return;
+        }
+        (2, 0x80..=0x3fff) => {
+            buf[mark.at] = (size as u8 & 0x7f) | 0x80;
+            buf[mark.at + 1] = (size >> 7) as u8;
+            return;
+        }
+        _ => {}
+    }
     let length_size = varint_size(size as u64);
-    if length_size > 1 {
-        buf.splice(start..start, std::iter::repeat_n(0, length_size - 1));
+    if length_size != mark.reserved {
+        let end = buf.len();
+        let content_at = mark.at + length_size;
+        if length_size > mark.reserved {
+            buf.resize(end + length_size - mark.reserved, 0);
+        }
+        buf.copy_within(start..end, content_at);
+        buf.truncate(content_at + size);
     }
     let mut length = [0u8; VARINT_BYTES_MAX];
     let mut value = size as u64;
@@ -112,7 +148,7 @@ pub fn end_message(buf: &mut Vec<u8>, mark: Mark) {
         value >>= 7;
     }
     length[length_size - 1] &= 0x7f;
-    buf[mark.0..mark.0 + length_size].copy_from_slice(&length[..length_size]);
+    buf[mark.at..mark.at + length_size].copy_from_slice(&length[..length_size]);
 }
 
 /// Why bytes are not a well-formed message.
@@ -245,6 +281,30 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A submessage of `size` bytes, its length reserved as `reserved`
+    /// bytes: the same bytes whatever was reserved.
+    #[test]
+    fn reserved_length_bytes_never_change_the_encoding() {
+        for size in [0, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let encode = |reserved: usize| {
+                let mut buf = vec![0xaa];
+                let mark = begin_message_reserving(&mut buf, 3, reserved);
+                buf.extend((0..size).map(|index| index as u8));
+                end_message(&mut buf, mark);
+                buf
+            };
+            let one = encode(1);
+            assert_eq!(
+                one.len(),
+                2 + varint_size(size as u64) + size,
+                "size {size}"
+            );
+            for reserved in [2, 3, VARINT_BYTES_MAX] {
+                assert_eq!(encode(reserved), one, "size {size}, {reserved} reserved");
+            }
+        }
+    }
 
     fn check(write: impl FnOnce(&mut Vec<u8>), expected: &[u8]) {
         let mut buf = Vec::new();
