@@ -3,7 +3,8 @@
 //! its own token range (`Source::Outbound`), its own state machine and
 //! deadlines, and nothing shared with `Conn`.
 //!
-//! One request at a time. A request is sent whole from one buffer; the
+//! One request at a time. A request is its head and its body, each sent
+//! from its own buffer as it is (the body is never copied behind the head); the
 //! answer's head is parsed with httparse, its body read by length, chunked
 //! (our decoder, capped) or to the close, up to
 //! `OTLP_ANSWER_BODY_BYTES_MAX`. Every state has a deadline: connecting,
@@ -33,6 +34,34 @@ pub enum OutboundState {
     Receiving,
     /// Kept alive between requests (deadline: `OTLP_IDLE_KEEPALIVE_MS`).
     Idle,
+}
+
+/// A request to send: its head, and its body from `body_start` in `body`
+/// (an encoder's buffer, taken as it is, room in front and all).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub body_start: usize,
+}
+
+impl Request {
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len() - self.body_start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The unsent bytes from `sent` on, up to the end of the part they
+    /// are in.
+    fn from(&self, sent: usize) -> &[u8] {
+        match sent.checked_sub(self.head.len()) {
+            None => &self.head[sent..],
+            Some(in_body) => &self.body[self.body_start + in_body..],
+        }
+    }
 }
 
 /// Why a request got no answer.
@@ -81,7 +110,8 @@ pub struct Outbound {
     stream: Option<TcpStream>,
     state: OutboundState,
     addr: SocketAddr,
-    request: Vec<u8>,
+    request: Request,
+    /// Bytes of the request (head, then body) written so far.
     request_sent: usize,
     answer: AnswerReader,
     deadline_ms: u64,
@@ -98,7 +128,7 @@ impl Outbound {
             stream: None,
             state: OutboundState::Closed,
             addr,
-            request: Vec::new(),
+            request: Request::default(),
             request_sent: 0,
             answer: AnswerReader::new(),
             deadline_ms: 0,
@@ -124,7 +154,7 @@ impl Outbound {
     pub fn start(
         &mut self,
         registry: &Registry,
-        request: Vec<u8>,
+        request: Request,
         timeout_ms: u64,
         now_ms: u64,
     ) -> Progress {
@@ -196,7 +226,7 @@ impl Outbound {
 
     /// Gives back the request of the last attempt that failed, to be sent
     /// again (empty after an answer: then it is dropped at once).
-    pub fn take_request(&mut self) -> Vec<u8> {
+    pub fn take_request(&mut self) -> Request {
         std::mem::take(&mut self.request)
     }
 
@@ -276,7 +306,8 @@ impl Outbound {
             return Step::Wait;
         };
         while self.request_sent < self.request.len() {
-            match stream.write(&self.request[self.request_sent..]) {
+            let rest = self.request.from(self.request_sent);
+            match stream.write(rest) {
                 Ok(0) => return Step::Fail(Failure::Connection("the collector closed".into())),
                 Ok(count) => self.request_sent += count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
@@ -360,7 +391,7 @@ mod tests {
             let (mut stream, _) = listener.accept().expect("accept");
             let mut request = Vec::new();
             let mut buffer = [0u8; 1024];
-            while !request.ends_with(b"\r\n\r\n") {
+            while !request.ends_with(b"\r\n\r\n{}") {
                 match stream.read(&mut buffer) {
                     Ok(0) | Err(_) => return,
                     Ok(count) => request.extend_from_slice(&buffer[..count]),
@@ -371,7 +402,11 @@ mod tests {
         let mut poll = mio::Poll::new().expect("poll");
         let mut events = mio::Events::with_capacity(16);
         let mut outbound = Outbound::new(Token(7), addr);
-        let request = b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let request = Request {
+            head: b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n".to_vec(),
+            body: b"..{}".to_vec(),
+            body_start: 2,
+        };
         let mut progress = outbound.start(poll.registry(), request, 5_000, 0);
         for _ in 0..500 {
             if progress != Progress::Pending {
@@ -383,6 +418,27 @@ mod tests {
         }
         peer.join().expect("peer");
         progress
+    }
+
+    fn one_byte() -> Request {
+        Request {
+            head: b"x".to_vec(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn a_request_is_its_head_then_its_body_from_its_start() {
+        let request = Request {
+            head: b"head:".to_vec(),
+            body: b"roombody".to_vec(),
+            body_start: 4,
+        };
+        assert_eq!(request.len(), 9);
+        assert_eq!(request.from(0), b"head:");
+        assert_eq!(request.from(3), b"d:");
+        assert_eq!(request.from(5), b"body");
+        assert_eq!(request.from(8), b"y");
     }
 
     fn answered(status: u16, body: &[u8]) -> Progress {
@@ -435,7 +491,7 @@ mod tests {
         let mut poll = mio::Poll::new().expect("poll");
         let mut events = mio::Events::with_capacity(16);
         let mut outbound = Outbound::new(Token(7), addr);
-        let mut progress = outbound.start(poll.registry(), b"x".to_vec(), 5_000, 0);
+        let mut progress = outbound.start(poll.registry(), one_byte(), 5_000, 0);
         for _ in 0..500 {
             if progress != Progress::Pending {
                 break;
@@ -449,7 +505,7 @@ mod tests {
             "{progress:?}"
         );
         assert_eq!(outbound.state(), OutboundState::Closed);
-        assert_eq!(outbound.take_request(), b"x", "kept for the retry");
+        assert_eq!(outbound.take_request(), one_byte(), "kept for the retry");
     }
 
     #[test]
@@ -458,7 +514,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let poll = mio::Poll::new().expect("poll");
         let mut outbound = Outbound::new(Token(7), addr);
-        let progress = outbound.start(poll.registry(), b"x".to_vec(), 1_000, 10);
+        let progress = outbound.start(poll.registry(), one_byte(), 1_000, 10);
         assert_eq!(progress, Progress::Pending);
         assert_eq!(outbound.deadline_ms(), Some(1_010));
         assert_eq!(

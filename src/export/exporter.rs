@@ -28,11 +28,16 @@ use crate::api::{App, VERSION};
 use crate::level::Level;
 use crate::limits::*;
 use crate::log_ring::Entry;
-use crate::outbound::{Outbound, Progress};
+use crate::outbound::{Outbound, Progress, Request};
 use crate::sessions::{format_id, Session, SessionId};
 use crate::views::ExportHealth;
 use mio::{Registry, Token};
 use std::collections::{HashSet, VecDeque};
+
+/// The buffer a batch is encoded into: the most a batch takes (it closes
+/// at `OTLP_BATCH_BYTES_MAX`, passing it by one record at most) and then
+/// some. Reserved whole, it is only address space until written.
+const BATCH_BUFFER_BYTES: usize = OTLP_BATCH_BYTES_MAX + LOG_ENTRY_JSON_BYTES_MAX + 64 * 1024;
 
 /// What the exporter is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +66,7 @@ impl Phase {
 /// A batch taken from the rings: its whole request, and how many log
 /// entries it carries (start and end records are not counted).
 struct Batch {
-    request: Vec<u8>,
+    request: Request,
     entries: u64,
 }
 
@@ -268,6 +273,7 @@ impl Exporter {
     /// until it is full or they are caught up.
     fn take_batch(&mut self, app: &mut App, now_ms: u64) -> Option<Batch> {
         self.writer.clear();
+        self.writer.reserve_batch(BATCH_BUFFER_BYTES);
         let mut entries = 0u64;
         let mut lost = 0u64;
         while let Some(&id) = self.pending.front() {
@@ -292,10 +298,14 @@ impl Exporter {
         if self.writer.record_count() == 0 {
             return None;
         }
-        let body = self.writer.finish();
-        let mut request = Vec::with_capacity(body.len() + 512);
-        write_request_head(&self.settings, &mut request, body.len());
-        request.extend_from_slice(body);
+        let (body, body_start) = self.writer.take_finished();
+        let mut head = Vec::with_capacity(512);
+        write_request_head(&self.settings, &mut head, body.len() - body_start);
+        let request = Request {
+            head,
+            body,
+            body_start,
+        };
         Some(Batch { request, entries })
     }
 

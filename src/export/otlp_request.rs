@@ -282,6 +282,28 @@ impl RequestWriter {
         self.body_start = None;
     }
 
+    /// Makes room for a whole batch at once (`capacity` bytes in all): the
+    /// buffer then never grows by doubling, and, being large, is mapped on
+    /// its own by the allocator and handed back whole once dropped.
+    pub fn reserve_batch(&mut self, capacity: usize) {
+        if self.buf.capacity() < capacity {
+            self.buf.reserve_exact(capacity - self.buf.len());
+        }
+    }
+
+    /// Finishes the body and hands over the buffer holding it, with where
+    /// the body starts in it (no copy); the writer goes on with a new
+    /// buffer, empty of records.
+    pub fn take_finished(&mut self) -> (Vec<u8>, usize) {
+        self.finish();
+        let start = self.body_start.unwrap_or(0);
+        let prefix = self.buf[..self.records_start].to_vec();
+        let body = std::mem::replace(&mut self.buf, prefix);
+        self.record_count = 0;
+        self.body_start = None;
+        (body, start)
+    }
+
     /// Drops the records and gives back the buffer a large batch left
     /// behind (kept between batches otherwise), for a quiet exporter.
     pub fn release_memory(&mut self) {
