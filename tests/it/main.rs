@@ -6,6 +6,7 @@ mod support;
 
 mod abuse;
 mod api;
+mod cli;
 mod http_engine;
 mod simulation;
 mod soak;

@@ -1,0 +1,219 @@
+//! `sessions-lite ls [--status active|ended|all] [--json]`: the sessions as
+//! a table for a person (id, app, mode, job, status, age, entries), or the
+//! server's JSON answer unchanged for a script. Strings that came from
+//! clients are shown with control characters replaced, so a name cannot
+//! move the cursor or recolour the terminal.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::args::{unknown, ArgReader, Token};
+use super::http_client::HttpClient;
+use super::ServerOptions;
+use crate::time::parse_rfc3339;
+
+pub const USAGE: &str = "\
+usage: sessions-lite ls [--status active|ended|all] [--json] [--server URL]
+
+Lists sessions (default: active), oldest first.
+
+  --status S    active, ended or all
+  --json        the server's JSON answer, for scripts
+  --server URL  default $SESSIONS_LITE_URL, then http://127.0.0.1:8558
+  --help
+";
+
+/// A table cell is cut to this many characters.
+const CELL_CHARS_MAX: usize = 32;
+
+#[derive(Debug, PartialEq)]
+pub struct LsOptions {
+    pub server: ServerOptions,
+    pub status: String,
+    pub json: bool,
+}
+
+/// `Ok(None)`: `--help`.
+pub fn parse(args: Vec<String>) -> Result<Option<LsOptions>, String> {
+    let mut options = LsOptions {
+        server: ServerOptions::default(),
+        status: "active".into(),
+        json: false,
+    };
+    let mut reader = ArgReader::new(args);
+    while let Some(token) = reader.next_token()? {
+        let flag = match token {
+            Token::Flag(flag) => flag,
+            Token::Word(word) => return Err(format!("unexpected argument {word:?}")),
+            Token::EndOfFlags => return Err("ls takes no arguments after --".into()),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--json" => options.json = true,
+            "--status" => {
+                options.status = reader.value()?;
+                if !matches!(options.status.as_str(), "active" | "ended" | "all") {
+                    return Err(format!(
+                        "--status {:?} is not active, ended or all",
+                        options.status
+                    ));
+                }
+            }
+            _ if options.server.take_flag(&flag, &mut reader)? => {}
+            _ => return Err(unknown(&flag)),
+        }
+    }
+    Ok(Some(options))
+}
+
+pub fn main(args: Vec<String>) -> u8 {
+    let mut options = match parse(args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{USAGE}");
+            return 0;
+        }
+        Err(message) => return super::usage_error(&message, USAGE),
+    };
+    let endpoint = match options.server.endpoint() {
+        Ok(endpoint) => endpoint,
+        Err(message) => return super::usage_error(&message, USAGE),
+    };
+    let mut client = HttpClient::new(endpoint, None);
+    let path = format!("/sessions/?status={}", options.status);
+    let response = match client.request("GET", &path, None, b"", 0) {
+        Ok(response) if response.status == 200 => response,
+        Ok(response) => return fail(&response.error_text()),
+        Err(error) => return fail(&format!("{}: {error}", client.endpoint().authority)),
+    };
+    if options.json {
+        print!("{}", String::from_utf8_lossy(&response.body));
+        return 0;
+    }
+    let Ok(list) = serde_json::from_slice::<Value>(&response.body) else {
+        return fail("the session list is not json");
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    print!("{}", table(&list, now_ms));
+    0
+}
+
+fn fail(message: &str) -> u8 {
+    eprintln!("sessions-lite: {message}");
+    1
+}
+
+/// The list as aligned columns, a header first.
+fn table(list: &Value, now_ms: u64) -> String {
+    let mut rows = vec![["ID", "APP", "MODE", "JOB", "STATUS", "AGE", "ENTRIES"].map(String::from)];
+    for session in list["sessions"].as_array().into_iter().flatten() {
+        let text = |key: &str| cell(session[key].as_str().unwrap_or("-"));
+        let age = session["created_at"]
+            .as_str()
+            .and_then(parse_rfc3339)
+            .map_or_else(|| "-".into(), |created| age(now_ms.saturating_sub(created)));
+        let entries = session["log"]["count"].as_u64().unwrap_or(0).to_string();
+        rows.push([
+            text("id"),
+            text("appname"),
+            text("mode"),
+            text("jobid"),
+            text("status"),
+            age,
+            entries,
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (width, value) in widths.iter_mut().zip(row) {
+            *width = (*width).max(value.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (index, (value, width)) in row.iter().zip(widths).enumerate() {
+            let pad = width - value.chars().count();
+            if index == 6 {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(value);
+            } else {
+                line.push_str(value);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A client's string, safe for a terminal and cut to `CELL_CHARS_MAX`.
+fn cell(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(CELL_CHARS_MAX)
+        .collect();
+    if text.chars().count() > CELL_CHARS_MAX {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+/// `45s`, `12m`, `3h`, `9d`.
+fn age(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags() {
+        let parse_args = |args: &[&str]| parse(args.iter().map(|a| a.to_string()).collect());
+        let options = parse_args(&["--status", "all", "--json"])
+            .expect("ok")
+            .expect("ls");
+        assert_eq!((options.status.as_str(), options.json), ("all", true));
+        assert!(parse_args(&["--status", "gone"]).is_err());
+        assert!(parse_args(&["extra"]).is_err());
+        assert_eq!(parse_args(&["-h"]), Ok(None));
+    }
+
+    #[test]
+    fn a_table_for_people() {
+        let list = serde_json::json!({"sessions": [{
+            "id": "5f0a1b2c3d4e5f60718293a4", "appname": "cook\u{1b}[31m", "mode": "run",
+            "jobid": null, "status": "active", "created_at": "2026-12-03T10:00:00.000Z",
+            "log": {"count": 12}
+        }]});
+        let now = parse_rfc3339("2026-12-03T10:02:05.000Z").expect("time");
+        let text = table(&list, now);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ID                        APP        MODE  JOB  STATUS  AGE  ENTRIES"
+        );
+        assert_eq!(
+            lines[1],
+            "5f0a1b2c3d4e5f60718293a4  cook?[31m  run   -    active  2m        12"
+        );
+        assert_eq!(
+            (age(59_999), age(3_600_000), age(90_000_000)),
+            ("59s".into(), "1h".into(), "1d".into())
+        );
+        assert_eq!(cell(&"x".repeat(40)).chars().count(), CELL_CHARS_MAX);
+    }
+}
