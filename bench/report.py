@@ -361,6 +361,14 @@ def print_targets(env, rows, figures, lines, get_ratios):
         ("  the same, clients without extensions (364 KB per push)", ws_figure("ws"), ws_met("ws")),
         ("stripped binary ≤ 800 KB", "n/a" if size is None else "%.0f KB" % (size / 1000),
          met(size, lambda v: v <= 800_000)),
+        ("run wrapper ≥ 2 M lines/s into the log, every line",
+         "n/a" if "run_wrapped" not in env else "%s lines/s, cursor %s" % (
+             fmt_count(int(env["run_lines"]) / float(env["run_wrapped"].split()[0])),
+             env.get("run_log_cursor")),
+         met(env.get("run_wrapped") and (
+             int(env["run_lines"]) / float(env["run_wrapped"].split()[0]),
+             int(env.get("run_log_cursor") or 0) == int(env["run_lines"])),
+             lambda v: v[0] >= 2e6 and v[1])),
         ("clean release build ≤ 30 s", "n/a" if build is None else "%.1f s" % build,
          met(build, lambda v: v <= 30)),
     ]
@@ -368,6 +376,32 @@ def print_targets(env, rows, figures, lines, get_ratios):
     lines.append("| --- | ---: | --- |")
     for name, value, verdict in targets:
         lines.append("| %s | %s | %s |" % (name, value, verdict))
+
+
+def print_run(env, lines):
+    """`sessions-lite run` around `yes | head -n N` (issue #13)."""
+    if "run_wrapped" not in env:
+        return
+    lines_total = int(env["run_lines"])
+    bare = [float(x) for x in env["run_bare"].split()]
+    wrapped = [float(x) for x in env["run_wrapped"].split()]
+    cursor = int(env.get("run_log_cursor") or 0)
+    wrapper_cpu = max(0.0, wrapped[1] + wrapped[2] - bare[1] - bare[2])
+    per_s = lines_total / wrapped[0] if wrapped[0] > 0 else None
+    lines.append("sessions-lite run -- sh -c 'yes | head -n %s' (wrapper on core 1, server on core 0)"
+                 % format(lines_total, ","))
+    lines.append("")
+    lines.append("| what | bare command | with sessions-lite run |")
+    lines.append("| --- | ---: | ---: |")
+    lines.append("| wall time | %.2f s | %.2f s |" % (bare[0], wrapped[0]))
+    lines.append("| lines per second into the log | | %s |" % fmt_count(per_s))
+    lines.append("| wrapper CPU per 1 M lines (utime+stime less the bare command's) | | %.3f s |"
+                 % (wrapper_cpu * 1e6 / lines_total))
+    lines.append("| server CPU per 1 M lines | | %.3f s |"
+                 % (float(env.get("run_server_cpu_s") or 0) * 1e6 / lines_total))
+    lines.append("| log cursor (entries appended; the ring keeps 1 M) | | %s (%s) |"
+                 % (fmt_count(cursor), "all arrived" if cursor == lines_total else "LINES MISSING"))
+    lines.append("| end_reason | | %s |" % env.get("run_end_reason", "?"))
 
 
 def main(argv):
@@ -388,6 +422,8 @@ def main(argv):
     print_ws(env, lines)
     lines.append("")
     print_memory(env, figures, lines)
+    lines.append("")
+    print_run(env, lines)
     lines.append("")
     print_targets(env, rows, figures, lines, get_round_ratios(env, out_dir))
     text = "\n".join(lines) + "\n"
