@@ -530,7 +530,7 @@ impl<'de> Visitor<'de> for BatchVisitor<'_> {
 fn entry_from_value(value: Value) -> Result<IngestedEntry, EntryFault> {
     let Value::Object(object) = value else {
         return Err(EntryFault::NotObject {
-            found: kind(&value),
+            found: json_kind(&value),
         });
     };
     let mut message = None;
@@ -603,12 +603,13 @@ fn wrong_type(field: &'static str, expected: &'static str, value: &Value) -> Ent
     EntryFault::WrongType {
         field,
         expected,
-        found: kind(value),
+        found: json_kind(value),
     }
 }
 
 /// A JSON value's type, as an error message names it.
-fn kind(value: &Value) -> &'static str {
+/// What a JSON value is, for messages: "a string", "null", ...
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

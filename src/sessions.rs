@@ -31,7 +31,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::ingest::json_depth_exceeds;
+use crate::ingest::{json_depth_exceeds, json_kind};
 use crate::limits::{
     JSON_BODY_BYTES_MAX, JSON_DEPTH_MAX, METADATA_BYTES_MAX, SESSION_FIELD_BYTES_MAX,
 };
@@ -194,17 +194,6 @@ fn end_reason_field(value: Value) -> Result<Option<String>, SessionError> {
             field,
             expected: "a string or null",
         }),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -763,16 +752,9 @@ impl SessionTable {
         reason: EndReason,
         now_ms: u64,
     ) -> Result<bool, SessionError> {
-        if id == self.server_id {
-            return Err(SessionError::ServerSession { action: "ended" });
-        }
-        let session = self
-            .sessions
-            .get_mut(&id)
-            .ok_or(SessionError::NotFound(id))?;
-        if !session.is_active() {
+        let Some(session) = self.endable_mut(id)? else {
             return Ok(false);
-        }
+        };
         Self::mark_ended(session, reason, now_ms);
         self.active_count -= 1;
         self.ended.push_back(id);
@@ -791,16 +773,9 @@ impl SessionTable {
         fields: EndFields,
         now_ms: u64,
     ) -> Result<bool, SessionError> {
-        if id == self.server_id {
-            return Err(SessionError::ServerSession { action: "ended" });
-        }
-        let session = self
-            .sessions
-            .get_mut(&id)
-            .ok_or(SessionError::NotFound(id))?;
-        if !session.is_active() {
+        let Some(session) = self.endable_mut(id)? else {
             return Ok(false);
-        }
+        };
         if let Some(patch) = fields.metadata {
             let mut merged = session.metadata.clone();
             merge_patch(&mut merged, patch);
@@ -811,6 +786,19 @@ impl SessionTable {
             .reason
             .map_or(EndReason::Deleted, EndReason::Reported);
         self.end(id, reason, now_ms)
+    }
+
+    /// The session DELETE would end: the server's own 409, unknown 404,
+    /// `None` when it has ended already.
+    fn endable_mut(&mut self, id: SessionId) -> Result<Option<&mut Session>, SessionError> {
+        if id == self.server_id {
+            return Err(SessionError::ServerSession { action: "ended" });
+        }
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(SessionError::NotFound(id))?;
+        Ok(Some(session).filter(|session| session.is_active()))
     }
 
     fn mark_ended(session: &mut Session, reason: EndReason, now_ms: u64) {

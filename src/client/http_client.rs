@@ -116,6 +116,15 @@ fn is_timeout(error: &std::io::Error) -> bool {
     )
 }
 
+/// One request's parts, as `request` was given them.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+    extra_wait_ms: u64,
+}
+
 pub struct HttpClient {
     endpoint: Endpoint,
     token: Option<String>,
@@ -157,11 +166,18 @@ impl HttpClient {
         body: &[u8],
         extra_wait_ms: u64,
     ) -> Result<Response, ClientError> {
+        let request = Request {
+            method,
+            path,
+            content_type,
+            body,
+            extra_wait_ms,
+        };
         let reused = self.stream.is_some();
-        match self.try_request(method, path, content_type, body, extra_wait_ms) {
+        match self.try_request(&request) {
             Err(ClientError::Io(_)) if reused && self.input.is_empty() => {
                 self.stream = None;
-                self.try_request(method, path, content_type, body, extra_wait_ms)
+                self.try_request(&request)
             }
             other => other,
         }
@@ -171,14 +187,14 @@ impl HttpClient {
         })
     }
 
-    fn try_request(
-        &mut self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: &[u8],
-        extra_wait_ms: u64,
-    ) -> Result<Response, ClientError> {
+    fn try_request(&mut self, request: &Request<'_>) -> Result<Response, ClientError> {
+        let Request {
+            method,
+            path,
+            content_type,
+            body,
+            extra_wait_ms,
+        } = *request;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
             self.endpoint.authority,

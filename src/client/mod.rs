@@ -40,6 +40,28 @@ pub fn main(command: &str, args: Vec<String>) -> u8 {
     }
 }
 
+/// What each subcommand's `main` does first: its parse result, `--help`
+/// (`Ok(None)`), then the endpoint. `Err(status)`: nothing more to do
+/// (the usage printed: 0; a usage error said: 2).
+pub fn start<T>(
+    parsed: Result<Option<T>, String>,
+    usage: &str,
+    server: fn(&mut T) -> &mut ServerOptions,
+) -> Result<(T, Endpoint), u8> {
+    let mut options = match parsed {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{usage}");
+            return Err(0);
+        }
+        Err(message) => return Err(usage_error(&message, usage)),
+    };
+    match server(&mut options).endpoint() {
+        Ok(endpoint) => Ok((options, endpoint)),
+        Err(message) => Err(usage_error(&message, usage)),
+    }
+}
+
 /// Prints a usage error and its usage; the exit status 2.
 pub fn usage_error(message: &str, usage: &str) -> u8 {
     eprintln!("sessions-lite: {message}\n{usage}");

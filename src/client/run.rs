@@ -177,17 +177,13 @@ impl Outcome {
 
 /// Runs the subcommand; returns the exit status.
 pub fn main(args: Vec<String>) -> u8 {
-    let mut options = match parse(args, std::env::var("SESSIONS_LITE_JOB").ok()) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return 0;
-        }
-        Err(message) => return super::usage_error(&message, USAGE),
-    };
-    let endpoint = match options.server.endpoint() {
-        Ok(endpoint) => endpoint,
-        Err(message) => return super::usage_error(&message, USAGE),
+    let (options, endpoint) = match super::start(
+        parse(args, std::env::var("SESSIONS_LITE_JOB").ok()),
+        USAGE,
+        |options| &mut options.server,
+    ) {
+        Ok(started) => started,
+        Err(status) => return status,
     };
     run(options, endpoint)
 }

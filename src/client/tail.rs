@@ -83,17 +83,10 @@ pub fn parse(args: Vec<String>) -> Result<Option<TailOptions>, String> {
 }
 
 pub fn main(args: Vec<String>) -> u8 {
-    let mut options = match parse(args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            print!("{USAGE}");
-            return 0;
-        }
-        Err(message) => return super::usage_error(&message, USAGE),
-    };
-    let endpoint = match options.server.endpoint() {
-        Ok(endpoint) => endpoint,
-        Err(message) => return super::usage_error(&message, USAGE),
+    let (options, endpoint) = match super::start(parse(args), USAGE, |options| &mut options.server)
+    {
+        Ok(started) => started,
+        Err(status) => return status,
     };
     let mut client = HttpClient::new(endpoint, None);
     match tail(&options, &mut client) {
