@@ -4,6 +4,7 @@
 //! clients are shown with control characters replaced, so a name cannot
 //! move the cursor or recolour the terminal.
 
+use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -101,48 +102,35 @@ fn fail(message: &str) -> u8 {
 
 /// The list as aligned columns, a header first.
 fn table(list: &Value, now_ms: u64) -> String {
-    let mut rows = vec![["ID", "APP", "MODE", "JOB", "STATUS", "AGE", "ENTRIES"].map(String::from)];
+    const KEYS: [&str; 5] = ["id", "appname", "mode", "jobid", "status"];
+    const HEADER: [&str; COLUMNS] = ["ID", "APP", "MODE", "JOB", "STATUS", "AGE", "ENTRIES"];
+    let mut cells: Vec<String> = HEADER.map(String::from).to_vec();
     for session in list["sessions"].as_array().into_iter().flatten() {
-        let text = |key: &str| cell(session[key].as_str().unwrap_or("-"));
-        let age = session["created_at"]
-            .as_str()
-            .and_then(parse_rfc3339)
-            .map_or_else(|| "-".into(), |created| age(now_ms.saturating_sub(created)));
-        let entries = session["log"]["count"].as_u64().unwrap_or(0).to_string();
-        rows.push([
-            text("id"),
-            text("appname"),
-            text("mode"),
-            text("jobid"),
-            text("status"),
-            age,
-            entries,
-        ]);
-    }
-    let mut widths = [0usize; 7];
-    for row in &rows {
-        for (width, value) in widths.iter_mut().zip(row) {
-            *width = (*width).max(value.chars().count());
+        for key in KEYS {
+            cells.push(cell(session[key].as_str().unwrap_or("-")));
         }
+        let created = session["created_at"].as_str().and_then(parse_rfc3339);
+        cells.push(created.map_or_else(|| "-".into(), |ms| age(now_ms.saturating_sub(ms))));
+        cells.push(session["log"]["count"].as_u64().unwrap_or(0).to_string());
+    }
+    let mut widths = [0usize; COLUMNS];
+    for (index, value) in cells.iter().enumerate() {
+        widths[index % COLUMNS] = widths[index % COLUMNS].max(value.chars().count());
     }
     let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (index, (value, width)) in row.iter().zip(widths).enumerate() {
-            let pad = width - value.chars().count();
-            if index == 6 {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(value);
-            } else {
-                line.push_str(value);
-                line.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.push_str(&line);
-        out.push('\n');
+    for (index, value) in cells.iter().enumerate() {
+        let width = widths[index % COLUMNS];
+        // Writing to a String cannot fail.
+        let _ = match index % COLUMNS {
+            6 => writeln!(out, "{value:>width$}"),
+            _ => write!(out, "{value:<width$}  "),
+        };
     }
     out
 }
+
+/// Columns of the table.
+const COLUMNS: usize = 7;
 
 /// A client's string, safe for a terminal and cut to `CELL_CHARS_MAX`.
 fn cell(text: &str) -> String {
