@@ -386,10 +386,16 @@ fn copy_and_log(mut pipe: File, mut terminal: Option<File>, level: Level, shared
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        let mut reader_gone = false;
         if let Some(out) = terminal.as_mut() {
-            // Our own output gone (a closed pipe): keep logging regardless.
-            if out.write_all(&chunk[..read]).is_err() {
-                terminal = None;
+            match out.write_all(&chunk[..read]) {
+                Ok(()) => {}
+                // Whoever read our output has gone (`run -- yes | head`):
+                // stop reading too, so the command gets its SIGPIPE as it
+                // would without the wrapper. What was read is still logged.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => reader_gone = true,
+                // Another failure of our own output: keep logging regardless.
+                Err(_) => terminal = None,
             }
         }
         let timestamp = rfc3339_ms_bytes(now_ms());
@@ -399,6 +405,9 @@ fn copy_and_log(mut pipe: File, mut terminal: Option<File>, level: Level, shared
         if lines.line_count() > 0 {
             shared.deliver(&lines);
             lines.clear();
+        }
+        if reader_gone {
+            break;
         }
     }
     let timestamp = rfc3339_ms_bytes(now_ms());

@@ -130,7 +130,11 @@ impl Client {
 
     /// The id `run` prints on stderr, once its line is complete.
     fn session_id(&self) -> String {
-        let (bytes, grew) = &*self.stderr.0;
+        Client::session_id_from(&self.stderr)
+    }
+
+    fn session_id_from(stderr: &Captured) -> String {
+        let (bytes, grew) = &*stderr.0;
         let deadline = Instant::now() + DEADLINE;
         let mut held = bytes.lock().expect("lock");
         loop {
@@ -316,6 +320,32 @@ fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill");
     assert!(status.success());
+}
+
+#[test]
+fn a_closed_output_stops_the_command_as_without_the_wrapper() {
+    let server = TestServer::start(&[]);
+    // `sessions-lite run -- yes | head -c 0`: nobody reads the wrapper's
+    // stdout, so `yes` must get its SIGPIPE rather than run forever.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessions-lite"))
+        .args(["run", "--server", &base_url(&server), "--", "yes"])
+        .env_remove("SESSIONS_LITE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    drop(child.stdout.take());
+    let stderr = Captured::reading(child.stderr.take().expect("stderr"));
+    let exited = eventually(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(exited, "yes still running");
+    let status = child.wait().expect("status");
+    assert_eq!(status.code(), Some(128 + 13));
+    let id = Client::session_id_from(&stderr);
+    assert_eq!(session(&server, &id)["end_reason"], "signal SIGPIPE");
 }
 
 #[test]
