@@ -26,6 +26,9 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
   --max-connections N    open connections (default 10000); more are closed at once
   --ws-echo              add /ws-echo, a WebSocket echo route (conformance tests only)
   --help, --version
+
+Also: sessions-lite serve [FLAGS] (the same), and the clients
+sessions-lite run|tail|ls --help
 ";
 
 /// Everything the server needs to know at start.
