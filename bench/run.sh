@@ -16,6 +16,9 @@
 #      BENCH_EXPORT_ROUNDS times; the exporter's CPU per 1 M entries; idle
 #      RSS after a burst, export off and on (--export-only: just these,
 #      after the build)
+#   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
+#      command: end-to-end lines per second into the log, the wrapper's CPU
+#      per 1 M lines, and that every line arrived
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
 # 1,000 WebSocket clients), the binary size, and with --build-time (or
 # BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
@@ -605,6 +608,36 @@ export_scenarios() {
     stop "$SINK_PID"
 }
 
+# The build step's side (issue #13): `sessions-lite run` around a command
+# that prints RUN_LINES lines as fast as it can, against the bare command.
+# The ring holds at most LOG_CAPACITY_MAX (1 M) entries, so "every line
+# arrived" is checked on the log's cursor (entries ever appended), not on
+# its count. CPU from /usr/bin/time (the wrapper with its child) less the
+# bare command's.
+RUN_LINES=${BENCH_RUN_LINES:-5000000}
+run_wrapper() {
+    say "run wrapper: sessions-lite run -- sh -c 'yes | head -n $RUN_LINES'"
+    start_server run --log-capacity 1000000
+    local script="yes | head -n $RUN_LINES" cpu_before cpu_after id
+    on_client_core /usr/bin/time -f '%e %U %S' -o "$OUT/run-bare.time" \
+        sh -c "$script" >/dev/null
+    cpu_before=$(cpu_seconds "$SERVER_PID")
+    SESSIONS_LITE_SESSION_FILE=$OUT/run.id timeout 300 taskset -c "$CLIENT_CORE" \
+        /usr/bin/time -f '%e %U %S' -o "$OUT/run-wrapped.time" \
+        "$BIN" run --quiet --server "http://$SERVER_ADDR" --app bench -- sh -c "$script" \
+        >/dev/null 2>"$OUT/run.err" || echo "bench: warning: run exited non-zero" >&2
+    cpu_after=$(cpu_seconds "$SERVER_PID")
+    id=$(cat "$OUT/run.id")
+    curl -sf "http://$SERVER_ADDR/sessions/$id" >"$OUT/run-session.json"
+    result run_lines "$RUN_LINES"
+    result run_bare "$(cat "$OUT/run-bare.time")"
+    result run_wrapped "$(cat "$OUT/run-wrapped.time")"
+    result run_server_cpu_s "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN { printf "%.2f", b - a }')"
+    result run_log_cursor "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["log"]["cursor"])' "$OUT/run-session.json")"
+    result run_end_reason "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end_reason"])' "$OUT/run-session.json")"
+    stop "$SERVER_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
@@ -616,6 +649,7 @@ if [ "$EXPORT_ONLY" = 0 ]; then
     rings_memory
     idle_connections
     websocket_clients
+    run_wrapper
 fi
 export_scenarios
 result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

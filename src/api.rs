@@ -16,8 +16,8 @@ use crate::ingest::{self, IngestedEntry};
 use crate::level::Level;
 use crate::limits::*;
 use crate::sessions::{
-    format_id, parse_id, parse_session_body, EndReason, ListFilter, SessionError, SessionId,
-    SessionTable, TableConfig, Upsert,
+    format_id, parse_end_body, parse_id, parse_session_body, EndReason, ListFilter, SessionError,
+    SessionId, SessionTable, TableConfig, Upsert,
 };
 use crate::views::{self, PageEnd};
 use crate::ws_deflate::{self, Deflate};
@@ -544,7 +544,7 @@ pub fn finish(
         (Route::SessionList, _) => list_sessions(app, query),
         (Route::Session(id), Method::Post) => upsert_session(app, id, body, now_ms),
         (Route::Session(id), Method::Put) => update_session(app, id, body, now_ms),
-        (Route::Session(id), Method::Delete) => end_session(app, id, now_ms),
+        (Route::Session(id), Method::Delete) => end_session(app, id, body, now_ms),
         (Route::Session(id), _) => get_session(app, &id),
         (Route::SessionLog(id), Method::Post | Method::Put) => {
             append_json(app, head, id, body, now_ms)
@@ -678,14 +678,25 @@ fn update_session(
     Ok(session_answer(app, &id, 200))
 }
 
-fn end_session(app: &mut App, id: SessionId, now_ms: u64) -> Result<Response, Response> {
+fn end_session(
+    app: &mut App,
+    id: SessionId,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Response, Response> {
+    let fields = parse_end_body(body).map_err(|error| session_error(&error))?;
     let changed = app
         .sessions
-        .end(id, EndReason::Deleted, now_ms)
+        .end_with(id, fields, now_ms)
         .map_err(|error| session_error(&error))?;
     if changed {
         app.mark_changed(id);
-        log_session_event(app, &id, "ended (deleted)", now_ms);
+        // A reported reason is the client's string: quoted, like appname.
+        let event = match app.sessions.get(&id).and_then(|s| s.end_reason.as_ref()) {
+            Some(EndReason::Reported(reason)) => format!("ended (reason {reason:?})"),
+            _ => "ended (deleted)".to_owned(),
+        };
+        log_session_event(app, &id, &event, now_ms);
     }
     let response = session_answer(app, &id, 200);
     app.collect_evicted();

@@ -40,6 +40,9 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
   --otlp-timeout-ms MS   one export request's time limit (default 10000; also
                          OTEL_EXPORTER_OTLP_TIMEOUT)
   --help, --version
+
+Also: sessions-lite serve [FLAGS] (the same), and the clients
+sessions-lite run|tail|ls --help
 ";
 
 /// Everything the server needs to know at start.

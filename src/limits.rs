@@ -230,3 +230,61 @@ const _: () = assert!(OTLP_RETRY_BASE_MS > 0);
 const _: () = assert!(OTLP_RETRY_BASE_MS * 2 <= OTLP_RETRY_MAX_MS);
 const _: () = assert!(OTLP_RETRY_MAX_MS <= OTLP_RETRY_AFTER_MS_MAX);
 const _: () = assert!(OTLP_ANSWER_MESSAGE_BYTES_MAX < OTLP_ANSWER_BODY_BYTES_MAX);
+
+// The client subcommands (`run`, `tail`, `ls`): a separate process from the
+// server, blocking std::net, never on the loop.
+
+/// Connecting to the server from a client subcommand.
+pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// One read or write on a client's connection (a long-poll adds its wait).
+pub const CLIENT_IO_TIMEOUT_MS: u64 = 10_000;
+/// Response head a client reads, in bytes; longer: the answer is refused.
+pub const CLIENT_RESPONSE_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Response body a client reads, in bytes; longer: the answer is refused.
+pub const CLIENT_RESPONSE_BODY_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Lines `run` holds unsent while the service fails; later ones are counted
+/// as undelivered (the terminal still gets every byte).
+pub const RUN_UNSENT_LINES_MAX: usize = 100_000;
+/// Encoded bytes `run` holds unsent, whatever the line count (same rule).
+pub const RUN_UNSENT_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// `run` sends what arrived within this long of a batch's first line.
+pub const RUN_BATCH_WINDOW_MS: u64 = 5;
+/// One batch `run` sends (encoded NDJSON), in bytes; at it, sent at once.
+pub const RUN_BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// A line longer than this is logged cut to it (the server cuts further, to
+/// `MESSAGE_BYTES_MAX`, and flags it); the terminal gets the whole line.
+pub const RUN_LINE_BYTES_MAX: usize = 1024 * 1024;
+/// The most bytes one line takes as NDJSON: every byte escaped as `\u00XX`,
+/// the replacement of a bad byte included, plus keys, level and timestamp.
+pub const RUN_LINE_JSON_BYTES_MAX: usize = 6 * RUN_LINE_BYTES_MAX + 96;
+/// While the service keeps up, a pipe reader of `run` waits at most this
+/// long for room in a full outbox before it drops lines instead.
+pub const RUN_BACKPRESSURE_WAIT_MS: u64 = 1_000;
+/// First pause before `run` retries a failed send; doubled up to the max.
+pub const RUN_RETRY_BACKOFF_MS_MIN: u64 = 100;
+/// Longest pause between two of `run`'s retries.
+pub const RUN_RETRY_BACKOFF_MS_MAX: u64 = 2_000;
+/// After the command ends, how long `run` keeps trying to deliver what is
+/// left and to end the session before it gives up and exits.
+pub const RUN_FINISH_TIMEOUT_MS: u64 = 3_000;
+/// After the command ends, how long `run` waits for its pipes to close (a
+/// background grandchild may hold them open) before it stops reading.
+pub const RUN_PIPE_DRAIN_TIMEOUT_MS: u64 = 2_000;
+/// Bytes read from the command's pipe at once.
+pub const RUN_READ_CHUNK_BYTES: usize = 64 * 1024;
+/// `tail -f` long-polls this many seconds per request.
+pub const TAIL_WAIT_SECS: u64 = 30;
+/// Entries `tail` asks for per page (with `CLIENT_RESPONSE_BODY_BYTES_MAX`
+/// above the text of as many lines at `MESSAGE_BYTES_MAX`, escaped).
+pub const TAIL_PAGE_ENTRIES_MAX: usize = 100;
+
+const _: () = assert!(RUN_RETRY_BACKOFF_MS_MIN <= RUN_RETRY_BACKOFF_MS_MAX);
+const _: () = assert!(RUN_BATCH_BYTES_MAX <= RUN_UNSENT_BYTES_MAX);
+const _: () = assert!(RUN_LINE_BYTES_MAX >= MESSAGE_BYTES_MAX);
+// A batch may pass RUN_BATCH_BYTES_MAX by one line; it must still be a
+// body the server takes.
+const _: () = assert!(RUN_BATCH_BYTES_MAX + RUN_LINE_JSON_BYTES_MAX <= JSON_BODY_BYTES_MAX);
+const _: () = assert!(RUN_LINE_JSON_BYTES_MAX <= RUN_UNSENT_BYTES_MAX);
+const _: () =
+    assert!(TAIL_PAGE_ENTRIES_MAX * (2 * MESSAGE_BYTES_MAX + 64) < CLIENT_RESPONSE_BODY_BYTES_MAX);
+const _: () = assert!(TAIL_PAGE_ENTRIES_MAX <= LOG_CAPACITY_MAX);

@@ -1,17 +1,30 @@
 //! The `sessions-lite` binary: flags → `Config`, bind, print the address,
-//! run the loop. Everything else lives in the library.
+//! run the loop; or, with `run`, `tail` or `ls` first, a client subcommand
+//! (`serve` or anything else: the server). Everything else lives in the
+//! library.
 
 #[cfg(target_os = "linux")]
 mod file_pages;
 
+use sessions_lite::client;
 use sessions_lite::config::{parse_args, Command, USAGE};
 use sessions_lite::server::{no_token_warning, Server};
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        // `run`, `tail`, `ls`: a client of a server (src/client/).
+        Some(command) if client::is_client_command(command) => {
+            let command = args.remove(0);
+            return ExitCode::from(client::main(&command, args));
+        }
+        Some("serve") => drop(args.remove(0)),
+        _ => {}
+    }
     let env_token = std::env::var("SESSIONS_LITE_TOKEN").ok();
-    let mut config = match parse_args(std::env::args().skip(1), env_token) {
+    let mut config = match parse_args(args, env_token) {
         Ok(Command::Run(config)) => config,
         Ok(Command::Help) => {
             print!("{USAGE}");

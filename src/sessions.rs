@@ -31,7 +31,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::ingest::json_depth_exceeds;
+use crate::ingest::{json_depth_exceeds, json_kind};
 use crate::limits::{
     JSON_BODY_BYTES_MAX, JSON_DEPTH_MAX, METADATA_BYTES_MAX, SESSION_FIELD_BYTES_MAX,
 };
@@ -113,20 +113,87 @@ impl Status {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndReason {
     /// A client sent DELETE.
     Deleted,
     /// No create, update or log append for the session TTL.
     Expired,
+    /// A client sent DELETE with its own reason (`"exit 3"`): non-empty, at
+    /// most `SESSION_FIELD_BYTES_MAX` bytes.
+    Reported(String),
 }
 
 impl EndReason {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             EndReason::Deleted => "deleted",
             EndReason::Expired => "expired",
+            EndReason::Reported(reason) => reason,
         }
+    }
+}
+
+/// A DELETE body: `{"end_reason": "exit 3", "metadata": {...}}`, both
+/// optional; no body is `{}`, which ends with `deleted`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EndFields {
+    /// `None`: `deleted`.
+    pub reason: Option<String>,
+    /// An RFC 7396 merge patch, applied with the end or not at all.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// The keys a DELETE body may carry, as named in error messages.
+const END_BODY_KEYS: &str = "end_reason, metadata";
+
+/// Parses a DELETE body with the limits and refusals of `parse_session_body`.
+/// A repeated key keeps its last value (serde_json's rule, as in metadata).
+pub fn parse_end_body(body: &[u8]) -> Result<EndFields, SessionError> {
+    if body.len() > JSON_BODY_BYTES_MAX {
+        return Err(SessionError::BodyTooLarge);
+    }
+    if body
+        .iter()
+        .all(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(EndFields::default());
+    }
+    if json_depth_exceeds(body, JSON_DEPTH_MAX) {
+        return Err(SessionError::TooDeep);
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| SessionError::InvalidJson(error.to_string()))?;
+    let Value::Object(object) = value else {
+        return Err(SessionError::NotAnObject(json_kind(&value)));
+    };
+    let mut fields = EndFields::default();
+    for (key, value) in object {
+        match key.as_str() {
+            "end_reason" => fields.reason = end_reason_field(value)?,
+            "metadata" => fields.metadata = metadata_field(value)?,
+            _ => return Err(SessionError::UnknownEndKey(echoed_key(key))),
+        }
+    }
+    Ok(fields)
+}
+
+fn end_reason_field(value: Value) -> Result<Option<String>, SessionError> {
+    let field = "end_reason";
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) if text.is_empty() => Err(SessionError::EmptyField(field)),
+        Value::String(text) if text.len() > SESSION_FIELD_BYTES_MAX => {
+            Err(SessionError::FieldTooLong {
+                field,
+                size: text.len(),
+            })
+        }
+        Value::String(text) => Ok(Some(text)),
+        _ => Err(SessionError::WrongType {
+            field,
+            expected: "a string or null",
+        }),
     }
 }
 
@@ -229,6 +296,8 @@ pub enum SessionError {
     /// The body is valid JSON but not an object: "an array", "null", ...
     NotAnObject(&'static str),
     UnknownKey(String),
+    /// A key other than `end_reason` and `metadata` in a DELETE body.
+    UnknownEndKey(String),
     DuplicateKey(String),
     WrongType {
         field: &'static str,
@@ -282,6 +351,9 @@ impl SessionError {
             E::NotAnObject(kind) => format!("session body must be a json object, not {kind}"),
             E::UnknownKey(key) => {
                 format!("unknown key {key:?} in session body; allowed keys: {BODY_KEYS}")
+            }
+            E::UnknownEndKey(key) => {
+                format!("unknown key {key:?} in end body; allowed keys: {END_BODY_KEYS}")
             }
             E::DuplicateKey(key) => format!("duplicate key {key:?} in session body"),
             E::WrongType { field, expected } => format!("{field} must be {expected}"),
@@ -706,6 +778,45 @@ impl SessionTable {
         reason: EndReason,
         now_ms: u64,
     ) -> Result<bool, SessionError> {
+        let Some(session) = self.endable_mut(id)? else {
+            return Ok(false);
+        };
+        Self::mark_ended(session, reason, now_ms);
+        self.active_count -= 1;
+        self.ended.push_back(id);
+        self.evict_over_max();
+        self.debug_check();
+        Ok(true)
+    }
+
+    /// DELETE /sessions/{id} with a body: the reason (default `deleted`)
+    /// and the metadata patch apply together, after the merged metadata
+    /// has passed its size check, or not at all. Already ended: `Ok(false)`,
+    /// unchanged, as `end`.
+    pub fn end_with(
+        &mut self,
+        id: SessionId,
+        fields: EndFields,
+        now_ms: u64,
+    ) -> Result<bool, SessionError> {
+        let Some(session) = self.endable_mut(id)? else {
+            return Ok(false);
+        };
+        if let Some(patch) = fields.metadata {
+            let mut merged = session.metadata.clone();
+            merge_patch(&mut merged, patch);
+            check_metadata(&merged)?;
+            session.metadata = merged;
+        }
+        let reason = fields
+            .reason
+            .map_or(EndReason::Deleted, EndReason::Reported);
+        self.end(id, reason, now_ms)
+    }
+
+    /// The session DELETE would end: the server's own 409, unknown 404,
+    /// `None` when it has ended already.
+    fn endable_mut(&mut self, id: SessionId) -> Result<Option<&mut Session>, SessionError> {
         if id == self.server_id {
             return Err(SessionError::ServerSession { action: "ended" });
         }
@@ -713,19 +824,15 @@ impl SessionTable {
             .sessions
             .get_mut(&id)
             .ok_or(SessionError::NotFound(id))?;
-        if !session.is_active() {
-            return Ok(false);
-        }
+        Ok(Some(session).filter(|session| session.is_active()))
+    }
+
+    fn mark_ended(session: &mut Session, reason: EndReason, now_ms: u64) {
         session.status = Status::Ended;
         session.ended_ms = Some(now_ms);
         session.end_reason = Some(reason);
         session.updated_ms = now_ms;
         session.changed();
-        self.active_count -= 1;
-        self.ended.push_back(id);
-        self.evict_over_max();
-        self.debug_check();
-        Ok(true)
     }
 
     pub fn get(&self, id: &SessionId) -> Option<&Session> {
@@ -1479,7 +1586,7 @@ mod tests {
             (Status::Ended, Some(3_000))
         );
         assert_eq!(
-            (session.end_reason, session.updated_ms),
+            (session.end_reason.clone(), session.updated_ms),
             (Some(EndReason::Deleted), 3_000)
         );
         assert_eq!(table.ended_count(), 1);
@@ -1617,5 +1724,37 @@ mod tests {
         }
         let id_text = "0101010101010101010101";
         assert!(SessionError::NotFound(id(1)).message().contains(id_text));
+    }
+
+    #[test]
+    fn end_with_applies_reason_and_metadata_together_or_not_at_all() {
+        let mut table = SessionTable::new(config(4, 4), SERVER, 0);
+        table.upsert(id(1), app("a"), 1).ok();
+        let body = br#"{"end_reason":"exit 3","metadata":{"exit_code":3}}"#;
+        let fields = parse_end_body(body).expect("valid");
+        let mut too_big = fields.clone();
+        let mut patch = Map::new();
+        patch.insert("big".into(), Value::String("x".repeat(METADATA_BYTES_MAX)));
+        too_big.metadata = Some(patch);
+        assert!(matches!(
+            table.end_with(id(1), too_big, 2),
+            Err(SessionError::MetadataTooLarge { .. })
+        ));
+        assert!(table
+            .get(&id(1))
+            .is_some_and(|s| s.is_active() && s.metadata.is_empty()));
+        assert_eq!(table.end_with(id(1), fields.clone(), 3), Ok(true));
+        let session = table.get(&id(1)).expect("kept");
+        assert_eq!(
+            session.end_reason,
+            Some(EndReason::Reported("exit 3".into()))
+        );
+        assert_eq!(session.metadata["exit_code"], 3);
+        assert_eq!(table.end_with(id(1), fields, 4), Ok(false));
+        assert_eq!(parse_end_body(b" \n"), Ok(EndFields::default()));
+        assert_eq!(
+            parse_end_body(br#"{"x":1}"#),
+            Err(SessionError::UnknownEndKey("x".into()))
+        );
     }
 }

@@ -60,12 +60,9 @@ fn write_session_fields(out: &mut Vec<u8>, session: &Session) {
     out.extend_from_slice(b",\"ended_at\":");
     write_time(out, session.ended_ms);
     out.extend_from_slice(b",\"end_reason\":");
-    match session.end_reason {
-        Some(reason) => {
-            out.push(b'"');
-            out.extend_from_slice(reason.as_str().as_bytes());
-            out.push(b'"');
-        }
+    match &session.end_reason {
+        // A client's reason since DELETE takes one: escaped like any string.
+        Some(reason) => write_json_string(out, reason.as_str()),
         None => out.extend_from_slice(b"null"),
     }
 }

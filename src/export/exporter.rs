@@ -384,7 +384,10 @@ impl Exporter {
             if self.batch_full(*entries) {
                 full = true;
             } else {
-                let reason = session.end_reason.map_or("ended", |reason| reason.as_str());
+                let reason = session
+                    .end_reason
+                    .as_ref()
+                    .map_or("ended", |reason| reason.as_str());
                 let body = format!("session ended: {reason}");
                 let record = Record {
                     time_unix_nano: session.ended_ms.unwrap_or(now_ms).saturating_mul(1_000_000),

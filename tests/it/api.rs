@@ -1061,3 +1061,107 @@ fn bad_flags_print_usage_and_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: sessions-lite"));
 }
+
+/// DELETE with a body (our extension for `run`): a reason of our own and
+/// metadata merged in the same step; validated before anything changes.
+#[test]
+fn delete_with_a_reason_and_metadata() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("cook");
+    let path = format!("/sessions/{id}");
+    assert_eq!(
+        server
+            .request(
+                "PUT",
+                &path,
+                &[JSON],
+                br#"{"metadata":{"host":"a","gone":1}}"#
+            )
+            .status,
+        200
+    );
+    let refused: [(&[u8], u16, &str); 6] = [
+        (br#"{"end_reason":""}"#, 400, "end_reason must not be empty"),
+        (
+            br#"{"end_reason":3}"#,
+            400,
+            "end_reason must be a string or null",
+        ),
+        (
+            br#"{"reason":"x"}"#,
+            400,
+            "unknown key \"reason\" in end body",
+        ),
+        (br#"{"metadata":[]}"#, 400, "metadata must be an object"),
+        (b"[1]", 400, "must be a json object"),
+        (b"{", 400, "invalid json"),
+    ];
+    for (body, status, message) in refused {
+        let reply = server.request("DELETE", &path, &[JSON], body);
+        assert_eq!(reply.status, status, "{}", reply.text());
+        assert!(reply.error().contains(message), "{}", reply.error());
+    }
+    // A reason at the field limit passes; one byte over does not.
+    let over = format!(
+        "{{\"end_reason\":\"{}\"}}",
+        "x".repeat(SESSION_FIELD_BYTES_MAX + 1)
+    );
+    assert_eq!(
+        server
+            .request("DELETE", &path, &[JSON], over.as_bytes())
+            .status,
+        400
+    );
+    let big = format!(
+        "{{\"metadata\":{{\"big\":\"{}\"}}}}",
+        "x".repeat(METADATA_BYTES_MAX)
+    );
+    assert_eq!(
+        server
+            .request("DELETE", &path, &[JSON], big.as_bytes())
+            .status,
+        413
+    );
+    // Nothing changed so far.
+    let session = server.get(&path).json();
+    assert_eq!(
+        (
+            session["status"].as_str(),
+            session["metadata"]["gone"].as_i64()
+        ),
+        (Some("active"), Some(1))
+    );
+    let body = json!({"end_reason": "x".repeat(SESSION_FIELD_BYTES_MAX), "metadata": {"gone": null, "exit_code": 3}});
+    let ended = server.request("DELETE", &path, &[JSON], body.to_string().as_bytes());
+    assert_eq!(ended.status, 200, "{}", ended.text());
+    let session = ended.json();
+    assert_eq!(session["status"], "ended");
+    assert_eq!(session["end_reason"], "x".repeat(SESSION_FIELD_BYTES_MAX));
+    assert_eq!(session["metadata"], json!({"host": "a", "exit_code": 3}));
+    // Ending again: 200, unchanged, whatever the body says.
+    let again = server.request("DELETE", &path, &[JSON], br#"{"end_reason":"exit 0"}"#);
+    assert_eq!((again.status, again.json()), (200, session.clone()));
+
+    // A reason that needs escaping comes back as the same string; no body
+    // is `deleted`, as before.
+    let other = server.create_session("quote");
+    let other_path = format!("/sessions/{other}");
+    let odd = json!({"end_reason": "signal \"SIGKILL\"\n\\"});
+    let reply = server.request("DELETE", &other_path, &[JSON], odd.to_string().as_bytes());
+    assert_eq!(reply.json()["end_reason"], "signal \"SIGKILL\"\n\\");
+    assert_eq!(
+        server.get(&other_path).json()["end_reason"],
+        "signal \"SIGKILL\"\n\\"
+    );
+    let plain = server.create_session("plain");
+    let reply = server.request("DELETE", &format!("/sessions/{plain}"), &[], b"");
+    assert_eq!(reply.json()["end_reason"], "deleted");
+    let null_reason = server.create_session("null");
+    let reply = server.request(
+        "DELETE",
+        &format!("/sessions/{null_reason}"),
+        &[JSON],
+        br#"{"end_reason":null}"#,
+    );
+    assert_eq!(reply.json()["end_reason"], "deleted");
+}

@@ -6,6 +6,7 @@ mod support;
 
 mod abuse;
 mod api;
+mod cli;
 mod export;
 mod http_engine;
 mod otlp_codec;

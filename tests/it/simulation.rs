@@ -1123,7 +1123,7 @@ impl Sim {
                 assert!(self.model.evicted.contains(&id), "{} lost", name(id));
                 continue;
             };
-            let end = (session.status, session.end_reason, session.ended_ms);
+            let end = (session.status, session.end_reason.clone(), session.ended_ms);
             let want = (Status::Ended, Some(EndReason::Expired), Some(now_ms));
             assert_eq!(
                 end,
@@ -1274,15 +1274,15 @@ impl Sim {
         let state = (
             actual.status,
             actual.ended_ms,
-            actual.end_reason,
+            actual.end_reason.clone(),
             actual.created_ms,
             actual.updated_ms,
             actual.last_activity_ms,
         );
         let want = (
             status,
-            expected.ended.map(|end| end.0),
-            expected.ended.map(|end| end.1),
+            expected.ended.as_ref().map(|end| end.0),
+            expected.ended.as_ref().map(|end| end.1.clone()),
             expected.created_ms,
             expected.updated_ms,
             expected.last_activity_ms,
