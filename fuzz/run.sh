@@ -26,7 +26,7 @@ timeout 900 cargo fuzz build -s none || exit 2
 failed=""
 for target in $targets; do
     case $target in
-        head | framing | chunked | host_origin) dict="-dict=$root/fuzz/dicts/http.dict" ;;
+        head | framing | chunked | host_origin | collector_answer) dict="-dict=$root/fuzz/dicts/http.dict" ;;
         json_ingest | ndjson_ingest | session_body | ws_message | otlp_answer) dict="-dict=$root/fuzz/dicts/json.dict" ;;
         *) dict="" ;;
     esac

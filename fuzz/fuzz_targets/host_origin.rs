@@ -55,7 +55,9 @@ fn server(listen: &str, allow_hosts: &[&str], allow_origins: &[&str]) -> Server 
     let allow_origins = config.allow_origins.clone();
     let mut app = App::new(config, listen, SERVER_ID, 0);
     let fields = parse_session_body(br#"{"appname":"agent","mode":"batch"}"#).expect("a body");
-    app.sessions.create(CLIENT_ID, fields, 0).expect("a client session");
+    app.sessions
+        .create(CLIENT_ID, fields, 0)
+        .expect("a client session");
     Server {
         allow_origins,
         app,

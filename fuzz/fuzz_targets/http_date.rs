@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parse_http_date(text.as_bytes(), ms), Some(second), "{text}");
     text.clear();
     format_asctime_date(ms, &mut text);
-    assert_eq!(parse_http_date(text.as_bytes(), u64::MAX), Some(second), "{text}");
+    assert_eq!(
+        parse_http_date(text.as_bytes(), u64::MAX),
+        Some(second),
+        "{text}"
+    );
 
     let now_ms = ms;
     let Some(parsed) = parse_http_date(data, now_ms) else {
@@ -44,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
     let leap_second = data.windows(3).any(|window| window == b":60");
     let rfc850 = data.len() >= 30 && data[3] != b',' && data[3] != b' ';
     if rfc850 {
-        assert!((parsed - now_ms as i64).abs() <= FIFTY_YEARS_MS, "{parsed} far from {now_ms}");
+        assert!(
+            (parsed - now_ms as i64).abs() <= FIFTY_YEARS_MS,
+            "{parsed} far from {now_ms}"
+        );
     } else {
         assert_eq!(parse_http_date(data, 0), Some(parsed));
         assert_eq!(parse_http_date(data, TIMESTAMP_MS_MAX), Some(parsed));

@@ -18,7 +18,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use sessions_lite::export::otlp_answer::{is_retryable, read_answer, retry_after_ms, Answer};
-use sessions_lite::export::protobuf::{begin_message, end_message, put_bytes_field, put_int64_field};
+use sessions_lite::export::protobuf::{
+    begin_message, end_message, put_bytes_field, put_int64_field,
+};
 use sessions_lite::http::date::{format_asctime_date, format_rfc850_date};
 use sessions_lite::limits::{OTLP_ANSWER_MESSAGE_BYTES_MAX, OTLP_RETRY_AFTER_MS_MAX};
 use sessions_lite::time::{format_http_date, TIMESTAMP_MS_MAX};
@@ -67,17 +69,28 @@ fuzz_target!(|data: &[u8]| {
     let retry_after = retry_after_text.as_deref();
 
     let answer = read_answer(status, content_type, body, retry_after, now_ms);
-    assert_eq!(answer, read_answer(status, content_type, body, retry_after, now_ms));
+    assert_eq!(
+        answer,
+        read_answer(status, content_type, body, retry_after, now_ms)
+    );
     check_answer(&answer, status, body.len());
     if let Answer::Retry { after_ms, .. } = &answer {
-        assert_eq!(*after_ms, retry_after.and_then(|value| retry_after_ms(value, now_ms)));
+        assert_eq!(
+            *after_ms,
+            retry_after.and_then(|value| retry_after_ms(value, now_ms))
+        );
     }
 
     if let Some(value) = retry_after {
         let delay = retry_after_ms(value, now_ms);
         assert!(delay.is_none_or(|delay| delay <= OTLP_RETRY_AFTER_MS_MAX));
         let digits = value.trim_ascii();
-        if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) && value.iter().all(|b| b.is_ascii_digit() || *b == b' ' || *b == b'\t') {
+        if !digits.is_empty()
+            && digits.iter().all(u8::is_ascii_digit)
+            && value
+                .iter()
+                .all(|b| b.is_ascii_digit() || *b == b' ' || *b == b'\t')
+        {
             assert!(delay.is_some(), "delay-seconds {value:?} not read");
         }
     }
@@ -91,13 +104,20 @@ fn check_answer(answer: &Answer, status: u16, body_size: usize) {
             assert!((200..300).contains(&status), "{status} accepted");
             error_message
         }
-        Answer::Retry { status: seen, after_ms, message } => {
+        Answer::Retry {
+            status: seen,
+            after_ms,
+            message,
+        } => {
             assert_eq!(*seen, status);
             assert!(is_retryable(status) && matches!(status, 429 | 502 | 503 | 504));
             assert!(after_ms.is_none_or(|after| after <= OTLP_RETRY_AFTER_MS_MAX));
             message
         }
-        Answer::Refused { status: seen, message } => {
+        Answer::Refused {
+            status: seen,
+            message,
+        } => {
             assert_eq!(*seen, status);
             let oversize = body_size > sessions_lite::limits::OTLP_ANSWER_BODY_BYTES_MAX;
             assert!(oversize || !((200..300).contains(&status) || is_retryable(status)));
@@ -105,7 +125,11 @@ fn check_answer(answer: &Answer, status: u16, body_size: usize) {
             message
         }
     };
-    assert!(message.len() <= OTLP_ANSWER_MESSAGE_BYTES_MAX, "{} bytes", message.len());
+    assert!(
+        message.len() <= OTLP_ANSWER_MESSAGE_BYTES_MAX,
+        "{} bytes",
+        message.len()
+    );
     assert!(!message.chars().any(char::is_control), "{message:?}");
 }
 
@@ -119,7 +143,11 @@ fn same_delay_in_every_date_format(rng: &mut Rng, now_ms: u64) {
     format_asctime_date(date_ms, &mut texts[2]);
     let expected = date_ms.saturating_sub(now_ms).min(OTLP_RETRY_AFTER_MS_MAX);
     for text in &texts {
-        assert_eq!(retry_after_ms(text.as_bytes(), now_ms), Some(expected), "{text}");
+        assert_eq!(
+            retry_after_ms(text.as_bytes(), now_ms),
+            Some(expected),
+            "{text}"
+        );
     }
 }
 
@@ -132,7 +160,11 @@ fn partial_success_round_trip(rng: &mut Rng, body: &[u8]) {
     put_bytes_field(&mut response, 2, message.as_bytes());
     end_message(&mut response, mark);
     let answer = read_answer(200, Some(b"application/x-protobuf"), &response, None, 0);
-    let Answer::Accepted { rejected_log_records, error_message } = answer else {
+    let Answer::Accepted {
+        rejected_log_records,
+        error_message,
+    } = answer
+    else {
         panic!("a 200 not accepted: {answer:?}");
     };
     assert_eq!(rejected_log_records, rejected.max(0) as u64);

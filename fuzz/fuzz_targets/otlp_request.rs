@@ -48,7 +48,11 @@ impl Source<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Value {
-        let choice = if depth >= DEPTH_MAX { self.rng.below(5) } else { self.rng.below(7) };
+        let choice = if depth >= DEPTH_MAX {
+            self.rng.below(5)
+        } else {
+            self.rng.below(7)
+        };
         match choice {
             0 => Value::Null,
             1 => Value::Bool(self.rng.below(2) == 1),
@@ -59,7 +63,11 @@ impl Source<'_> {
                     .map_or(Value::Null, Value::Number),
             },
             3 | 4 => Value::String(self.text()),
-            5 => Value::Array((0..self.rng.below(4)).map(|_| self.value(depth + 1)).collect()),
+            5 => Value::Array(
+                (0..self.rng.below(4))
+                    .map(|_| self.value(depth + 1))
+                    .collect(),
+            ),
             _ => Value::Object(self.object(depth + 1)),
         }
     }
@@ -96,7 +104,10 @@ struct Parts {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut source = Source { data, rng: Rng::new(seed_of(data)) };
+    let mut source = Source {
+        data,
+        rng: Rng::new(seed_of(data)),
+    };
     let resource = Resource {
         attributes: (0..source.rng.below(4))
             .map(|index| (format!("r{index}.{}", source.text()), source.text()))
@@ -164,9 +175,18 @@ fuzz_target!(|data: &[u8]| {
 fn record_of(parts: &Parts) -> Record<'_> {
     let [time, observed, cursor, dropped_before] = parts.numbers;
     let event = match parts.kind {
-        0 => Event::Entry { cursor, data: parts.data.as_deref(), truncated: parts.truncated },
-        1 => Event::SessionStart { metadata: &parts.metadata },
-        _ => Event::SessionEnd { metadata: &parts.metadata, end_reason: &parts.end_reason },
+        0 => Event::Entry {
+            cursor,
+            data: parts.data.as_deref(),
+            truncated: parts.truncated,
+        },
+        1 => Event::SessionStart {
+            metadata: &parts.metadata,
+        },
+        _ => Event::SessionEnd {
+            metadata: &parts.metadata,
+            end_reason: &parts.end_reason,
+        },
     };
     Record {
         time_unix_nano: time,
@@ -202,7 +222,11 @@ fn len(value: WireValue<'_>) -> &[u8] {
 }
 
 fn text(value: WireValue) -> Value {
-    Value::String(std::str::from_utf8(len(value)).expect("strings are UTF-8").to_owned())
+    Value::String(
+        std::str::from_utf8(len(value))
+            .expect("strings are UTF-8")
+            .to_owned(),
+    )
 }
 
 fn push(object: &mut Value, name: &str, item: Value) {
@@ -212,7 +236,11 @@ fn push(object: &mut Value, name: &str, item: Value) {
 fn decode_request(body: &[u8]) -> Value {
     let mut request = json!({ "resourceLogs": [] });
     each_field(body, |number, value| match number {
-        1 => push(&mut request, "resourceLogs", decode_resource_logs(len(value))),
+        1 => push(
+            &mut request,
+            "resourceLogs",
+            decode_resource_logs(len(value)),
+        ),
         other => panic!("request field {other}"),
     });
     request

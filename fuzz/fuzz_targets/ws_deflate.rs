@@ -45,7 +45,10 @@ fn check_frames(mut out: &[u8]) {
         if out[1] & 0x80 != 0 {
             header += 4;
         }
-        assert!(length <= WS_COMPRESSED_MESSAGE_BYTES_MAX, "a frame of {length} bytes");
+        assert!(
+            length <= WS_COMPRESSED_MESSAGE_BYTES_MAX,
+            "a frame of {length} bytes"
+        );
         assert!(out.len() >= header + length, "a cut frame");
         out = &out[header + length..];
     }
@@ -58,7 +61,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(bytes) {
         if let Some(deflate) = negotiate(text) {
             let answer = deflate.response_header();
-            assert!(answer.starts_with("permessage-deflate; server_no_context_takeover; client_no_context_takeover"));
+            assert!(answer.starts_with(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+            ));
         }
     }
     let at = (split as usize * bytes.len()) / 256;
