@@ -34,11 +34,6 @@ use crate::views::ExportHealth;
 use mio::{Registry, Token};
 use std::collections::{HashSet, VecDeque};
 
-/// The buffer a batch is encoded into: the most a batch takes (it closes
-/// at `OTLP_BATCH_BYTES_MAX`, passing it by one record at most) and then
-/// some. Reserved whole, it is only address space until written.
-const BATCH_BUFFER_BYTES: usize = OTLP_BATCH_BYTES_MAX + LOG_ENTRY_JSON_BYTES_MAX + 64 * 1024;
-
 /// What the exporter is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -273,7 +268,6 @@ impl Exporter {
     /// until it is full or they are caught up.
     fn take_batch(&mut self, app: &mut App, now_ms: u64) -> Option<Batch> {
         self.writer.clear();
-        self.writer.reserve_batch(BATCH_BUFFER_BYTES);
         let mut entries = 0u64;
         let mut lost = 0u64;
         while let Some(&id) = self.pending.front() {
@@ -481,8 +475,18 @@ impl Exporter {
         }
     }
 
+    /// The batch in flight is done with (taken or dropped): its buffer goes
+    /// back to the writer for the next one. How many entries it held.
+    fn finish_batch(&mut self) -> u64 {
+        let Some(batch) = self.batch.take() else {
+            return 0;
+        };
+        self.writer.reuse_buffer(batch.request.body);
+        batch.entries
+    }
+
     fn on_delivered(&mut self, app: &mut App, rejected: u64, message: &str, now_ms: u64) {
-        let entries = self.batch.take().map_or(0, |batch| batch.entries);
+        let entries = self.finish_batch();
         if let Some(health) = &mut app.export {
             health.sent += entries;
             health.rejected += rejected;
@@ -511,7 +515,7 @@ impl Exporter {
     }
 
     fn drop_batch(&mut self, app: &mut App, why: &str, now_ms: u64) {
-        let entries = self.batch.take().map_or(0, |batch| batch.entries);
+        let entries = self.finish_batch();
         if let Some(health) = &mut app.export {
             health.dropped += entries;
             health.last_error = Some(why.to_owned());

@@ -282,15 +282,6 @@ impl RequestWriter {
         self.body_start = None;
     }
 
-    /// Makes room for a whole batch at once (`capacity` bytes in all): the
-    /// buffer then never grows by doubling, and, being large, is mapped on
-    /// its own by the allocator and handed back whole once dropped.
-    pub fn reserve_batch(&mut self, capacity: usize) {
-        if self.buf.capacity() < capacity {
-            self.buf.reserve_exact(capacity - self.buf.len());
-        }
-    }
-
     /// Finishes the body and hands over the buffer holding it, with where
     /// the body starts in it (no copy); the writer goes on with a new
     /// buffer, empty of records.
@@ -302,6 +293,19 @@ impl RequestWriter {
         self.record_count = 0;
         self.body_start = None;
         (body, start)
+    }
+
+    /// Takes back a buffer `take_finished` handed over, once its request
+    /// is done with, so the next batch is encoded into memory already
+    /// mapped (instead of growing a new buffer and faulting its pages in).
+    pub fn reuse_buffer(&mut self, mut buffer: Vec<u8>) {
+        if self.record_count > 0 || buffer.capacity() <= self.buf.capacity() {
+            return;
+        }
+        buffer.clear();
+        buffer.extend_from_slice(&self.buf[..self.records_start]);
+        self.buf = buffer;
+        self.body_start = None;
     }
 
     /// Drops the records and gives back the buffer a large batch left
@@ -730,6 +734,33 @@ mod tests {
                 truncated: false,
             },
             dropped_before: 0,
+        }
+    }
+
+    /// A buffer handed over, then given back, writes the next request
+    /// exactly as a fresh writer would, in both encodings; a buffer given
+    /// back while records are pending is not taken.
+    #[test]
+    fn a_handed_over_buffer_comes_back_for_the_next_batch() {
+        for encoding in [Encoding::Protobuf, Encoding::Json] {
+            let mut fresh = RequestWriter::new(encoding, &resource(), "1.0");
+            fresh.push(&entry(Some(r#"{"n":1}"#)));
+            let expected = fresh.finish().to_vec();
+            let mut writer = RequestWriter::new(encoding, &resource(), "1.0");
+            for _ in 0..3 {
+                writer.push(&entry(None));
+                writer.push(&entry(None));
+                let (buffer, start) = writer.take_finished();
+                assert!(buffer.len() > start);
+                writer.reuse_buffer(buffer);
+                writer.push(&entry(Some(r#"{"n":1}"#)));
+                let (buffer, start) = writer.take_finished();
+                assert_eq!(&buffer[start..], expected.as_slice(), "{encoding:?}");
+                writer.push(&entry(None));
+                writer.reuse_buffer(buffer);
+                assert_eq!(writer.record_count(), 1, "records pending: not swapped");
+                writer.clear();
+            }
         }
     }
 
