@@ -725,14 +725,24 @@ fn health_shows_export_only_when_it_is_on() {
 fn a_stop_with_the_collector_away_ends_at_the_flush_limit_and_says_what_was_left() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
+    /// Killed (by its own PID) if the test fails before it exits.
+    struct Started(std::process::Child);
+    impl Drop for Started {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let url = format!("http://127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessions-lite"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sessions-lite"))
         .args(["--listen", "127.0.0.1:0", "--otlp-endpoint", &url])
         .args(["--otlp-flush-ms", "300", "--otlp-batch-ms", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start");
+    let mut started = Started(child);
+    let child = &mut started.0;
     let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     stdout.read_line(&mut line).expect("first line");
