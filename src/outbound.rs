@@ -381,6 +381,22 @@ fn connection_failure(what: &str, error: &io::Error) -> Failure {
 mod tests {
     use super::*;
 
+    /// Starts `request` and turns the poll until it comes to something
+    /// (at most 500 turns of 10 ms).
+    fn run_to_end(outbound: &mut Outbound, poll: &mut mio::Poll, request: Request) -> Progress {
+        let mut events = mio::Events::with_capacity(16);
+        let mut progress = outbound.start(poll.registry(), request, 5_000, 0);
+        for _ in 0..500 {
+            if progress != Progress::Pending {
+                break;
+            }
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))
+                .expect("poll");
+            progress = outbound.on_ready(poll.registry(), 0);
+        }
+        progress
+    }
+
     /// One request to a loopback peer that reads it and answers `answer`
     /// (then closes); what the connection came to.
     fn exchange(answer: &'static [u8]) -> Progress {
@@ -400,22 +416,13 @@ mod tests {
             let _ = stream.write_all(answer);
         });
         let mut poll = mio::Poll::new().expect("poll");
-        let mut events = mio::Events::with_capacity(16);
         let mut outbound = Outbound::new(Token(7), addr);
         let request = Request {
             head: b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n".to_vec(),
             body: b"..{}".to_vec(),
             body_start: 2,
         };
-        let mut progress = outbound.start(poll.registry(), request, 5_000, 0);
-        for _ in 0..500 {
-            if progress != Progress::Pending {
-                break;
-            }
-            poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))
-                .expect("poll");
-            progress = outbound.on_ready(poll.registry(), 0);
-        }
+        let progress = run_to_end(&mut outbound, &mut poll, request);
         peer.join().expect("peer");
         progress
     }
@@ -489,17 +496,8 @@ mod tests {
             listener.local_addr().expect("addr")
         };
         let mut poll = mio::Poll::new().expect("poll");
-        let mut events = mio::Events::with_capacity(16);
         let mut outbound = Outbound::new(Token(7), addr);
-        let mut progress = outbound.start(poll.registry(), one_byte(), 5_000, 0);
-        for _ in 0..500 {
-            if progress != Progress::Pending {
-                break;
-            }
-            poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))
-                .expect("poll");
-            progress = outbound.on_ready(poll.registry(), 0);
-        }
+        let progress = run_to_end(&mut outbound, &mut poll, one_byte());
         assert!(
             matches!(progress, Progress::Failed(Failure::Connection(_))),
             "{progress:?}"

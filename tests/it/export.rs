@@ -102,17 +102,18 @@ fn server_log(server: &TestServer) -> String {
         .text()
 }
 
+/// Ends session `id` (DELETE).
+fn end_session(server: &TestServer, id: &str) {
+    let ended = server.request("DELETE", &format!("/sessions/{id}"), &[], b"");
+    assert_eq!(ended.status, 200, "{}", ended.text());
+}
+
 /// Creates a session, appends `lines` text lines and ends it.
 fn write_session(server: &TestServer, appname: &str, lines: usize) -> String {
     let id = server.create_session(appname);
     let text: String = (0..lines).map(|index| format!("line {index}\n")).collect();
     assert_eq!(server.append_text(&id, &text).status, 200);
-    assert_eq!(
-        server
-            .request("DELETE", &format!("/sessions/{id}"), &[], b"")
-            .status,
-        200
-    );
+    end_session(server, &id);
     id
 }
 
@@ -168,12 +169,7 @@ fn one_session_run(protocol: &str) -> Option<Vec<Value>> {
     .to_string();
     let appended = server.post_json(&format!("/sessions/{id}/log"), &batch);
     assert_eq!(appended.status, 200, "{}", appended.text());
-    assert_eq!(
-        server
-            .request("DELETE", &format!("/sessions/{id}"), &[], b"")
-            .status,
-        200
-    );
+    end_session(&server, &id);
     let records = wait_for_end(&collector, &id);
     let state = collector.state();
     let resource = &state["resource"];
@@ -469,12 +465,7 @@ fn a_hanging_or_trickling_collector_times_out_and_never_holds_up_the_api() {
         assert_eq!(server.get(&format!("/sessions/{id}/log")).status, 200);
     }
     assert_eq!(server.append_text(&id, "two\n").status, 200);
-    assert_eq!(
-        server
-            .request("DELETE", &format!("/sessions/{id}"), &[], b"")
-            .status,
-        200
-    );
+    end_session(&server, &id);
     let records = wait_for_end(&collector, &id);
     // The trickled answer was a 200 the collector counts as delivered,
     // though it came too late for us: that batch may arrive twice.
@@ -541,12 +532,7 @@ fn a_collector_restarted_mid_run_misses_nothing_the_ring_held() {
         return;
     };
     assert_eq!(server.append_text(&id, "after\n").status, 200);
-    assert_eq!(
-        server
-            .request("DELETE", &format!("/sessions/{id}"), &[], b"")
-            .status,
-        200
-    );
+    end_session(&server, &id);
     let records = wait_for_end(&collector, &id);
     assert_eq!(cursors(&records), [1, 2, 3]);
     assert_eq!(export_health(&server)["dropped"], 0);
@@ -560,12 +546,7 @@ fn entries_evicted_while_the_collector_is_down_are_counted_exactly() {
     let id = server.create_session("evicted");
     let text: String = (0..25).map(|index| format!("line {index}\n")).collect();
     assert_eq!(server.append_text(&id, &text).status, 200);
-    assert_eq!(
-        server
-            .request("DELETE", &format!("/sessions/{id}"), &[], b"")
-            .status,
-        200
-    );
+    end_session(&server, &id);
     let Some(collector) = Collector::start_on(port) else {
         return;
     };
