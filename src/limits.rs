@@ -111,6 +111,9 @@ pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 pub const WS_PONG_TIMEOUT_MS: u64 = 60_000;
 /// Log entries sent in one WebSocket `log` message.
 pub const WS_LOG_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
+/// A subscriber to list changes hears at least this often: a keep-alive
+/// at the first push tick this long after the last changes message.
+pub const LIST_KEEPALIVE_INTERVAL_MS: u64 = 15_000;
 
 /// Timer wheel: width of one slot.
 pub const TIMER_SLOT_MS: u64 = 10;
@@ -122,6 +125,8 @@ const _: () = assert!(URI_BYTES_MAX < HEAD_BYTES_MAX);
 const _: () = assert!(MESSAGE_BYTES_MAX <= WS_MESSAGE_BYTES_MAX);
 const _: () = assert!(METADATA_BYTES_MAX < JSON_BODY_BYTES_MAX);
 const _: () = assert!(WS_PONG_TIMEOUT_MS > WS_PING_INTERVAL_MS);
+// At the default interval a keep-alive is not more often than changes.
+const _: () = assert!(LIST_KEEPALIVE_INTERVAL_MS >= WS_PUSH_INTERVAL_MS_DEFAULT);
 const _: () = assert!(TIMER_SLOTS.is_power_of_two());
 const _: () = assert!(LOG_CAPACITY_DEFAULT <= LOG_CAPACITY_MAX);
 const _: () = assert!(CONNECTIONS_MAX <= CONNECTIONS_FLAG_MAX);

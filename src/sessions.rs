@@ -232,6 +232,12 @@ impl Session {
         self.status == Status::Active
     }
 
+    /// Where the session stands in the list (oldest created first), for
+    /// readers that order a few sessions as the list would.
+    pub fn created_seq(&self) -> u64 {
+        self.created_seq
+    }
+
     /// The rendered session object up to its log figures, rendered by
     /// `render` when the session changed since the last read.
     pub fn rendered(&self, render: impl FnOnce(&Session) -> Vec<u8>) -> &[u8] {

@@ -111,11 +111,73 @@ pub fn session_list_body(server_id: &SessionId, sessions: &[&Session]) -> Vec<u8
 
 /// The WebSocket push `{"type":"sessions","time":...,...}`.
 pub fn sessions_message(now_ms: u64, server_id: &SessionId, sessions: &[&Session]) -> Vec<u8> {
+    write_sessions_message(None, now_ms, server_id, sessions)
+}
+
+/// The list a subscriber to changes gets: `sessions_message` with the
+/// `seq` of the last changes message it already holds,
+/// `{"type":"sessions","seq":N,"time":...,...}`.
+pub fn sessions_message_at_seq(
+    seq: u64,
+    now_ms: u64,
+    server_id: &SessionId,
+    sessions: &[&Session],
+) -> Vec<u8> {
+    write_sessions_message(Some(seq), now_ms, server_id, sessions)
+}
+
+fn write_sessions_message(
+    seq: Option<u64>,
+    now_ms: u64,
+    server_id: &SessionId,
+    sessions: &[&Session],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + sessions.len() * 384);
-    out.extend_from_slice(b"{\"type\":\"sessions\",\"time\":");
+    out.extend_from_slice(b"{\"type\":\"sessions\",");
+    if let Some(seq) = seq {
+        out.extend_from_slice(b"\"seq\":");
+        write_decimal(&mut out, seq);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"time\":");
     write_time(&mut out, Some(now_ms));
     out.push(b',');
     write_session_list_fields(&mut out, server_id, sessions);
+    out.push(b'}');
+    out
+}
+
+/// `{"type":"changes","seq":N,"upserts":[<session>,...],"removed":["<id>",...]}`:
+/// the sessions as `sessions_message` writes them.
+pub fn changes_message(seq: u64, upserts: &[&Session], removed: &[SessionId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + upserts.len() * 384 + removed.len() * 27);
+    out.extend_from_slice(b"{\"type\":\"changes\",\"seq\":");
+    write_decimal(&mut out, seq);
+    out.extend_from_slice(b",\"upserts\":[");
+    for (index, session) in upserts.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_session(&mut out, session);
+    }
+    out.extend_from_slice(b"],\"removed\":[");
+    for (index, id) in removed.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(&id_hex(id));
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `{"type":"keepalive","seq":N}`: nothing changed after changes message N.
+pub fn keepalive_message(seq: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    out.extend_from_slice(b"{\"type\":\"keepalive\",\"seq\":");
+    write_decimal(&mut out, seq);
     out.push(b'}');
     out
 }

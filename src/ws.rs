@@ -1,5 +1,6 @@
-//! WebSocket clients: `/sessions/ws` (session-list pushes and log follows)
-//! and `/ws-echo` (an echo for the conformance suite, behind `--ws-echo`).
+//! WebSocket clients: `/sessions/ws` (session-list pushes, list changes
+//! and log follows) and `/ws-echo` (an echo for the conformance suite,
+//! behind `--ws-echo`).
 //!
 //! The socket stays with the server: it reads into `Conn.input` and writes
 //! `Conn.output`, and list pushes straight from their shared frame
@@ -8,11 +9,13 @@
 //! used up) and whose writes append to a queue. So tungstenite never owns a
 //! socket and never blocks: its `WouldBlock` means "wait for the next event
 //! on this connection". tungstenite parses and checks client frames and
-//! answers pings and closes; the data frames we send are framed here
-//! (`push_frame`, `text_frame`), so one list push is framed once and shared
-//! by all clients, and compressed once more for those that agreed to
-//! permessage-deflate (`ws_deflate`, which also undoes the client's
-//! compression before tungstenite reads).
+//! answers pings and closes; the data frames we send are framed in
+//! `ws_frame.rs`, so one push (a list, a changes message) is framed once
+//! and shared by all clients, and compressed once more for those that
+//! agreed to permessage-deflate (`ws_deflate`, which also undoes the
+//! client's compression before tungstenite reads). What a client may send
+//! is parsed in `ws_client_message.rs`; which pushes it gets, whole lists
+//! or changes, is its `ListFeed` (`ws_feed.rs`).
 //!
 //! A client's unsent bytes are the server's output not yet written, the
 //! queue (`MemStream.outgoing`) and the list pushes not yet written.
@@ -41,15 +44,17 @@ use crate::api::App;
 use crate::level::Level;
 use crate::limits::*;
 use crate::log_ring::LogRing;
-use crate::sessions::{format_id, parse_id, ListFilter, SessionId};
+use crate::sessions::{format_id, SessionId};
 use crate::verdict::Verdict;
 use crate::views;
-use crate::ws_deflate::{self, Deflate, InboundError, InboundFrames};
-use serde_json::{Map, Value};
+use crate::ws_client_message::{parse_client_message, ClientMessage};
+use crate::ws_deflate::{Deflate, InboundError, InboundFrames};
+use crate::ws_feed::{ListFeed, MomentMessages, Offer};
+use crate::ws_frame::{push_frame, write_text_frame, SharedMessage, DATA_FRAME_HEADER_BYTES_MAX};
 use std::io::{self, Read, Write};
 use std::rc::Rc;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
+use tungstenite::protocol::frame::coding::{CloseCode, Data};
+use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Bytes, Error, Message, Utf8Bytes, WebSocket};
 
@@ -58,53 +63,6 @@ use tungstenite::{Bytes, Error, Message, Utf8Bytes, WebSocket};
 const CONTROL_FRAME_BYTES_MAX: usize = 14 + 125;
 /// A close reason must fit a control frame with its 2-byte code.
 const CLOSE_REASON_BYTES_MAX: usize = 123;
-/// The longest header of a frame we send: 2 bytes and a 64-bit length
-/// (server frames are not masked).
-const DATA_FRAME_HEADER_BYTES_MAX: usize = 2 + 8;
-
-/// A message from a client of `/sessions/ws`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientMessage {
-    /// Send the log of `session` from `cursor` on, then as it grows.
-    Follow { session: SessionId, cursor: u64 },
-    /// Stop sending log entries.
-    Unfollow,
-}
-
-/// Parses one text message of a `/sessions/ws` client. The error is the
-/// text of the `{"type":"error"}` answer.
-pub fn parse_client_message(text: &str) -> Result<ClientMessage, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|error| format!("message is not JSON: {error}"))?;
-    let Some(object) = value.as_object() else {
-        return Err("message must be a JSON object".into());
-    };
-    match object.get("type").and_then(Value::as_str) {
-        Some("follow") => parse_follow(object),
-        Some("unfollow") => Ok(ClientMessage::Unfollow),
-        Some(other) if other.len() <= 32 => Err(format!(
-            "unknown message type {other:?} (expected \"follow\" or \"unfollow\")"
-        )),
-        Some(_) => Err("unknown message type (expected \"follow\" or \"unfollow\")".into()),
-        None => Err("message needs a \"type\": \"follow\" or \"unfollow\"".into()),
-    }
-}
-
-fn parse_follow(object: &Map<String, Value>) -> Result<ClientMessage, String> {
-    let session = object
-        .get("session")
-        .and_then(Value::as_str)
-        .and_then(parse_id)
-        .ok_or("\"session\" must be a session id (24 hex digits)")?;
-    // No cursor means the start of what the log holds, as for GET .../log.
-    let cursor = match object.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(cursor) => cursor
-            .as_u64()
-            .ok_or("\"cursor\" must be a non-negative integer")?,
-    };
-    Ok(ClientMessage::Follow { session, cursor })
-}
 
 /// The stream tungstenite runs over: bytes the server read in, frames to
 /// send out. Writes always succeed; the caps are enforced around it.
@@ -156,15 +114,6 @@ fn config() -> WebSocketConfig {
         .accept_unmasked_frames(false)
 }
 
-/// Appends one unmasked, final data frame (server frames are never masked,
-/// so the same bytes serve every client).
-fn push_frame(out: &mut Vec<u8>, data: Data, payload: impl Into<Bytes>) {
-    let frame = Frame::message(payload, OpCode::Data(data), true);
-    out.reserve(frame.len());
-    // Formatting into a Vec cannot fail.
-    let _ = frame.format(out);
-}
-
 /// A followed log: the next cursor to send, and whether the ring may hold
 /// entries for it (set when the session changes, cleared once caught up).
 struct Follow {
@@ -210,6 +159,10 @@ pub struct WsConn {
     follow: Option<Follow>,
     /// `follow` changed and the hub has not indexed it yet.
     follow_unnoted: bool,
+    /// Whole lists, or changes after one list (`ws_feed.rs`).
+    feed: ListFeed,
+    /// `feed` changed by a `subscribe` and the hub has not noted it yet.
+    feed_unnoted: bool,
     /// The newest list push not yet started (a newer one replaces it).
     push_next: Option<Push>,
     /// The list push being written: the socket takes it straight from the
@@ -235,6 +188,8 @@ impl WsConn {
             pinged: false,
             follow: None,
             follow_unnoted: false,
+            feed: ListFeed::Lists,
+            feed_unnoted: false,
             push_next: None,
             push_sending: None,
             ending_deadline_ms: None,
@@ -320,6 +275,7 @@ impl WsConn {
                 self.start_follow(session, cursor, app)
             }
             Ok(ClientMessage::Unfollow) => self.follow = None,
+            Ok(ClientMessage::Subscribe { changes }) => self.subscribe(changes),
             Err(message) => self.queue_error(&message),
         }
     }
@@ -343,6 +299,18 @@ impl WsConn {
             message_bytes_last: WS_LOG_READ_AHEAD_BYTES_MAX,
         });
         self.follow_unnoted = true;
+    }
+
+    /// Switches the feed; the list it starts from (with a `seq` when
+    /// subscribed) comes at the end of this turn, once the hub has noted
+    /// the switch. A push not started yet is of the old feed: dropped.
+    fn subscribe(&mut self, changes: bool) {
+        self.feed = match changes {
+            true => ListFeed::Changes { list_due: true },
+            false => ListFeed::Lists,
+        };
+        self.push_next = None;
+        self.feed_unnoted = true;
     }
 
     fn on_read_error(&mut self, error: Error, now_ms: u64) {
@@ -567,7 +535,7 @@ impl WsConn {
     /// lists never pile up.
     pub fn offer_push(
         &mut self,
-        push: &mut ListPush,
+        push: &mut SharedMessage,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
@@ -589,6 +557,42 @@ impl WsConn {
             offset: 0,
             offered_ms: now_ms,
         });
+    }
+
+    /// Offers this client what `messages` has for it by its feed (nothing
+    /// for a caught-up subscriber at a quiet tick). True when something
+    /// was offered: the connection should be revisited to send it.
+    pub fn offer(
+        &mut self,
+        messages: &mut MomentMessages,
+        output_unsent: usize,
+        interval_ms: u64,
+        now_ms: u64,
+    ) -> bool {
+        if self.ending_deadline_ms.is_some() || self.echo {
+            return false;
+        }
+        let behind = self.push_sending.is_some() || self.push_next.is_some();
+        let offer = self.feed.offer(messages.moment(), behind);
+        let Some(message) = messages.message(offer) else {
+            return false;
+        };
+        if offer == Offer::ListAtSeq {
+            self.feed = ListFeed::Changes { list_due: false };
+        }
+        self.offer_push(message, output_unsent, interval_ms, now_ms);
+        true
+    }
+
+    /// Whole lists, or changes.
+    pub fn list_feed(&self) -> ListFeed {
+        self.feed
+    }
+
+    /// True once after a `subscribe` changed the feed, so the server can
+    /// tell the hub.
+    pub fn take_feed_change(&mut self) -> bool {
+        std::mem::take(&mut self.feed_unnoted)
     }
 
     /// Whether this client follows `session`'s log.
@@ -684,45 +688,6 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mu
     }
 }
 
-/// One session-list push: built and framed once for every client, and
-/// compressed once, the first time a client that takes it compressed asks.
-pub struct ListPush {
-    payload: Vec<u8>,
-    plain: Option<Rc<Vec<u8>>>,
-    deflated: Option<Rc<Vec<u8>>>,
-}
-
-impl ListPush {
-    pub fn new(app: &App, now_ms: u64) -> ListPush {
-        let sessions = app.sessions.list(ListFilter::All);
-        let payload = views::sessions_message(now_ms, &app.sessions.server_id(), &sessions);
-        ListPush {
-            payload,
-            plain: None,
-            deflated: None,
-        }
-    }
-
-    /// The whole frame, plain or compressed (RSV1 set).
-    pub fn frame(&mut self, compressed: bool) -> Rc<Vec<u8>> {
-        let payload = &self.payload;
-        let slot = if compressed {
-            &mut self.deflated
-        } else {
-            &mut self.plain
-        };
-        let frame = slot.get_or_insert_with(|| {
-            let frame = if compressed {
-                text_frame(&ws_deflate::compress_message(payload), true)
-            } else {
-                text_frame(payload, false)
-            };
-            Rc::new(frame)
-        });
-        Rc::clone(frame)
-    }
-}
-
 /// Close 1009: a message over `WS_MESSAGE_BYTES_MAX`, compressed or not.
 fn too_big() -> (CloseCode, String) {
     (
@@ -736,144 +701,12 @@ fn protocol_error(why: impl std::fmt::Display) -> (CloseCode, String) {
     (CloseCode::Protocol, format!("protocol error: {why}"))
 }
 
-/// A final, unmasked text frame around `payload` (RFC 6455 5.2); RSV1
-/// marks it compressed.
-fn text_frame(payload: &[u8], rsv1: bool) -> Vec<u8> {
-    let mut frame = Vec::new();
-    write_text_frame(&mut frame, payload, rsv1);
-    frame
-}
-
-/// Appends the frame of `text_frame`. Framed here rather than by
-/// `Frame::message`, which takes the payload by value: the plain list is
-/// still needed for the compressed one, and a log message's buffer is
-/// reused for the next.
-fn write_text_frame(out: &mut Vec<u8>, payload: &[u8], rsv1: bool) {
-    let header = FrameHeader {
-        is_final: true,
-        rsv1,
-        rsv2: false,
-        rsv3: false,
-        opcode: OpCode::Data(Data::Text),
-        mask: None,
-    };
-    let length = payload.len() as u64;
-    out.reserve(header.len(length) + payload.len());
-    // Formatting into a Vec cannot fail.
-    let _ = header.format(length, out);
-    out.extend_from_slice(payload);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "5f0a1b2c3d4e5f60718293a4";
-
-    fn check(text: &str, expected: Result<ClientMessage, &str>) {
-        let actual = parse_client_message(text);
-        match (&actual, &expected) {
-            (Ok(actual), Ok(expected)) => assert_eq!(actual, expected, "{text}"),
-            (Err(actual), Err(expected)) => {
-                assert!(
-                    actual.contains(expected),
-                    "{text}: {actual:?} lacks {expected:?}"
-                )
-            }
-            _ => panic!("{text}: got {actual:?}, expected {expected:?}"),
-        }
-    }
-
-    fn follow(cursor: u64) -> Result<ClientMessage, &'static str> {
-        let session = parse_id(ID).expect("test id");
-        Ok(ClientMessage::Follow { session, cursor })
-    }
-
-    #[test]
-    fn follow_messages() {
-        check(
-            &format!(r#"{{"type":"follow","session":"{ID}","cursor":7}}"#),
-            follow(7),
-        );
-        check(
-            &format!(r#"{{"type":"follow","session":"{ID}"}}"#),
-            follow(0),
-        );
-        check(
-            &format!(r#"{{"type":"follow","session":"{ID}","cursor":null}}"#),
-            follow(0),
-        );
-        let upper = ID.to_ascii_uppercase();
-        check(
-            &format!(r#"{{"type":"follow","session":"{upper}","cursor":1}}"#),
-            follow(1),
-        );
-        check(
-            &format!(r#"{{"cursor":3,"session":"{ID}","type":"follow","x":1}}"#),
-            follow(3),
-        );
-        let max = u64::MAX;
-        check(
-            &format!(r#"{{"type":"follow","session":"{ID}","cursor":{max}}}"#),
-            follow(max),
-        );
-    }
-
-    #[test]
-    fn unfollow_message() {
-        check(r#"{"type":"unfollow"}"#, Ok(ClientMessage::Unfollow));
-        check(
-            r#"{"type":"unfollow","session":"junk"}"#,
-            Ok(ClientMessage::Unfollow),
-        );
-    }
-
-    #[test]
-    fn bad_messages() {
-        check("", Err("not JSON"));
-        check("follow", Err("not JSON"));
-        check(r#"{"type":"follow""#, Err("not JSON"));
-        check("[1,2]", Err("must be a JSON object"));
-        check("42", Err("must be a JSON object"));
-        check("{}", Err("needs a \"type\""));
-        check(r#"{"type":7}"#, Err("needs a \"type\""));
-        check(
-            r#"{"type":"subscribe"}"#,
-            Err("unknown message type \"subscribe\""),
-        );
-        let long = "x".repeat(1000);
-        let answer = parse_client_message(&format!(r#"{{"type":"{long}"}}"#));
-        assert!(
-            answer.is_err_and(|error| !error.contains(&long)),
-            "a long type is not echoed"
-        );
-    }
-
-    #[test]
-    fn bad_follow_fields() {
-        check(
-            r#"{"type":"follow"}"#,
-            Err("\"session\" must be a session id"),
-        );
-        check(
-            r#"{"type":"follow","session":"abc","cursor":0}"#,
-            Err("\"session\" must"),
-        );
-        check(
-            r#"{"type":"follow","session":5,"cursor":0}"#,
-            Err("\"session\" must"),
-        );
-        let short = &ID[..23];
-        check(
-            &format!(r#"{{"type":"follow","session":"{short}"}}"#),
-            Err("\"session\" must"),
-        );
-        let bad = ["-1", "1.5", "\"3\"", "true", "18446744073709551616", "[]"];
-        for cursor in bad {
-            let text = format!(r#"{{"type":"follow","session":"{ID}","cursor":{cursor}}}"#);
-            check(&text, Err("\"cursor\" must be a non-negative integer"));
-        }
-    }
+    use crate::ws_deflate;
+    use crate::ws_frame::text_frame;
+    use serde_json::Value;
 
     fn app() -> App {
         let config = crate::config::Config::default();
@@ -881,12 +714,8 @@ mod tests {
         App::new(config, addr, [7; 12], 0)
     }
 
-    fn list_of(payload: &[u8]) -> ListPush {
-        ListPush {
-            payload: payload.to_vec(),
-            plain: None,
-            deflated: None,
-        }
+    fn list_of(payload: &[u8]) -> SharedMessage {
+        SharedMessage::new(payload.to_vec())
     }
 
     /// Everything the client would send, as if the socket took all of it:
@@ -1040,19 +869,6 @@ mod tests {
     }
 
     #[test]
-    fn text_frames_match_tungstenite_framing() {
-        for len in [0, 1, 125, 126, 0xffff, 0x10000, 300_000] {
-            let payload = vec![b'a'; len];
-            let mut expected = Vec::new();
-            push_frame(&mut expected, Data::Text, payload.clone());
-            assert_eq!(text_frame(&payload, false), expected, "{len}");
-            let compressed = text_frame(&payload, true);
-            assert_eq!(compressed[0], expected[0] | 0x40, "RSV1");
-            assert_eq!(compressed[1..], expected[1..]);
-        }
-    }
-
-    #[test]
     fn a_compressed_list_goes_only_to_clients_that_agreed() {
         let app = app();
         let deflate = ws_deflate::negotiate("permessage-deflate");
@@ -1071,7 +887,7 @@ mod tests {
         let inflated = ws_deflate::inflate_message(&sent[1][2..], payload.len());
         assert_eq!(inflated.as_deref(), Ok(&payload[..]));
         // Framed once per kind, shared by every client of that kind.
-        assert!(push.plain.is_some() && push.deflated.is_some());
+        assert_eq!(push.frames_made(), (true, true));
     }
 
     #[test]

@@ -1,24 +1,38 @@
 //! Who gets session-list pushes: the clients of `/sessions/ws` by (slot,
-//! serial), and those that joined since the last push (they get a list at
-//! once). The hub walks the connection slab, so `ws.rs` (one client) never
-//! sees it. Follows are not here: a follower is a watcher of its session
-//! in the one registry (`watchers.rs`), woken by the server's wake path.
+//! serial), in two lists by feed: those that get the whole list every
+//! interval, and subscribers to changes. Those that joined or subscribed
+//! since the last push get their first list at the end of the turn. The
+//! hub walks the connection slab, so `ws.rs` (one client) never sees it.
+//! It owns the changes stream (`list_changes.rs`): the ids the wake path
+//! saw change go into its dirty set while anyone subscribes. Follows are
+//! not here: a follower is a watcher of its session in the one registry
+//! (`watchers.rs`), woken by the server's wake path.
 //!
-//! Connections that closed are dropped lazily: a slot that no longer holds
-//! a WebSocket with that serial is skipped and forgotten.
+//! At rest (nothing changed, no keep-alive due) a tick walks no
+//! subscriber and builds nothing for them. Connections that closed are
+//! dropped lazily: a slot that no longer holds a WebSocket with that
+//! serial is skipped, and forgotten at the next walk of its list.
 
 use crate::api::App;
 use crate::conn::{Conn, ConnState};
 use crate::level::Level;
-use crate::ws::{ListPush, WsConn};
+use crate::list_changes::{ListChanges, ListTick};
+use crate::sessions::SessionId;
+use crate::ws::WsConn;
+use crate::ws_feed::{ListFeed, Moment, MomentMessages};
 
 #[derive(Default)]
 pub struct WsHub {
-    /// Clients of `/sessions/ws` (echo clients get no pushes).
-    clients: Vec<(usize, u64)>,
-    /// Clients that joined since the last push: they get a list at once.
+    /// Clients that get the whole list every interval (echo clients get
+    /// no pushes).
+    list_clients: Vec<(usize, u64)>,
+    /// Clients subscribed to changes.
+    subscribers: Vec<(usize, u64)>,
+    /// Clients that joined or subscribed since the last push: they get a
+    /// list at the end of the turn.
     joined: Vec<(usize, u64)>,
     joined_ms: u64,
+    changes: ListChanges,
 }
 
 impl WsHub {
@@ -36,25 +50,55 @@ impl WsHub {
             now_ms,
         );
         if !ws.echo {
-            self.clients.push((slot, serial));
+            self.list_clients.push((slot, serial));
             self.joined.push((slot, serial));
             self.joined_ms = now_ms;
         }
     }
 
-    /// Once per loop turn: clients that just joined get the list without
-    /// waiting for the next push.
+    /// A client sent `subscribe`: it moves to the list of its feed and
+    /// gets the list it starts from at the end of the turn.
+    pub fn on_feed_changed(&mut self, slot: usize, serial: u64, feed: ListFeed, now_ms: u64) {
+        let client = (slot, serial);
+        self.list_clients.retain(|&other| other != client);
+        self.subscribers.retain(|&other| other != client);
+        match feed {
+            ListFeed::Lists => self.list_clients.push(client),
+            ListFeed::Changes { .. } => self.subscribers.push(client),
+        }
+        self.changes
+            .set_tracking(!self.subscribers.is_empty(), now_ms);
+        self.joined.push(client);
+        self.joined_ms = now_ms;
+    }
+
+    /// Sessions that changed this turn (the wake path's list).
+    pub fn note_changed(&mut self, sessions: &[SessionId]) {
+        self.changes.note_changed(sessions);
+    }
+
+    /// Once per loop turn: clients that just joined or subscribed get the
+    /// list without waiting for the next push.
     pub fn on_turn_end(&mut self, conns: &mut [Option<Conn>], app: &App, revisit: &mut Vec<usize>) {
         if self.joined.is_empty() {
             return;
         }
-        let mut push = ListPush::new(app, self.joined_ms);
-        hand_out(&self.joined, &mut push, self.joined_ms, app, conns, revisit);
+        let mut messages = MomentMessages::turn_end(app, self.joined_ms, self.changes.seq());
+        hand_out(
+            &self.joined,
+            &mut messages,
+            self.joined_ms,
+            app,
+            conns,
+            revisit,
+        );
         self.joined.clear();
     }
 
     /// Every `--ws-interval-ms`: the list is built and framed once and
-    /// handed to every client (none: nothing is built).
+    /// handed to every list client (none: nothing is built); subscribers
+    /// get the tick's changes (or a keep-alive, or a fresh list if they
+    /// fell behind), built once for all of them.
     pub fn on_push_tick(
         &mut self,
         conns: &mut [Option<Conn>],
@@ -62,22 +106,48 @@ impl WsHub {
         now_ms: u64,
         revisit: &mut Vec<usize>,
     ) {
-        self.clients
-            .retain(|&(slot, serial)| client_mut(conns, slot, serial).is_some());
-        self.joined.clear();
-        if self.clients.is_empty() {
-            return;
+        self.list_clients
+            .retain(|&(slot, serial)| is_feed(conns, slot, serial, false));
+        let tick = match self.subscribers.is_empty() {
+            true => ListTick::Quiet,
+            false => self.changes.on_tick(&app.sessions, now_ms),
+        };
+        let mut messages = MomentMessages::tick(app, now_ms, self.changes.seq(), tick);
+        hand_out(
+            &self.list_clients,
+            &mut messages,
+            now_ms,
+            app,
+            conns,
+            revisit,
+        );
+        if messages.moment() == Moment::QuietTick {
+            // Only those still waiting for their first list.
+            hand_out(&self.joined, &mut messages, now_ms, app, conns, revisit);
+        } else {
+            self.subscribers
+                .retain(|&(slot, serial)| is_feed(conns, slot, serial, true));
+            hand_out(
+                &self.subscribers,
+                &mut messages,
+                now_ms,
+                app,
+                conns,
+                revisit,
+            );
+            if self.subscribers.is_empty() {
+                self.changes.set_tracking(false, now_ms);
+            }
         }
-        let mut push = ListPush::new(app, now_ms);
-        hand_out(&self.clients, &mut push, now_ms, app, conns, revisit);
+        self.joined.clear();
     }
 }
 
-/// Gives one list push, made at `now_ms`, to everyone in `targets` that is
-/// still there.
+/// Offers what `messages` has to everyone in `targets` that is still
+/// there, each by its feed.
 fn hand_out(
     targets: &[(usize, u64)],
-    push: &mut ListPush,
+    messages: &mut MomentMessages,
     now_ms: u64,
     app: &App,
     conns: &mut [Option<Conn>],
@@ -90,10 +160,20 @@ fn hand_out(
         };
         let output_unsent = conn.unsent();
         if let Some(ws) = client_of(conn, serial) {
-            ws.offer_push(push, output_unsent, interval_ms, now_ms);
-            revisit.push(slot);
+            if ws.offer(messages, output_unsent, interval_ms, now_ms) {
+                revisit.push(slot);
+            }
         }
     }
+}
+
+/// Whether the slot still holds the client `serial`, on the feed of that
+/// list (`subscribed`).
+fn is_feed(conns: &mut [Option<Conn>], slot: usize, serial: u64, subscribed: bool) -> bool {
+    client_mut(conns, slot, serial).is_some_and(|ws| {
+        let feed_subscribed = matches!(ws.list_feed(), ListFeed::Changes { .. });
+        feed_subscribed == subscribed
+    })
 }
 
 /// A WebSocket connection in a slot, if it is still the one with `serial`.

@@ -36,6 +36,10 @@ impl Server {
                         let watcher = Watcher::new(WatcherKind::WsFollow, slot, conn.serial);
                         self.watchers.watch(session, watcher);
                     }
+                    if ws.take_feed_change() {
+                        let feed = ws.list_feed();
+                        self.ws_hub.on_feed_changed(slot, conn.serial, feed, now_ms);
+                    }
                     return verdict;
                 }
                 ConnState::LongPoll(_) | ConnState::Closing => false,

@@ -12,12 +12,20 @@ impl Server {
     /// The one wake path, once per loop turn (and after timers): every
     /// watcher of a session that changed is woken by its kind, and those
     /// that stop waiting are forgotten. Then clients that joined the
-    /// WebSocket this turn get their first list.
+    /// WebSocket (or subscribed) this turn get their first list.
     pub(super) fn wake_changed_sessions(&mut self, now_ms: u64) {
-        if self.app.changed_sessions.is_empty() {
-            return;
+        if !self.app.changed_sessions.is_empty() {
+            self.wake_watchers(now_ms);
         }
+        self.ws_hub
+            .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
+    }
+
+    /// Wakes the watchers of every session in `changed_sessions`, and
+    /// notes them for the list's changes stream.
+    fn wake_watchers(&mut self, now_ms: u64) {
         let changed = std::mem::take(&mut self.app.changed_sessions);
+        self.ws_hub.note_changed(&changed);
         // Out of `self` while it wakes: a wake answers or marks, and never
         // starts a watch of its own.
         let mut watchers = std::mem::take(&mut self.watchers);
@@ -26,8 +34,6 @@ impl Server {
         }
         debug_assert!(self.watchers.is_empty(), "a wake started a watch");
         self.watchers = watchers;
-        self.ws_hub
-            .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
     }
 
     /// Wakes one watcher of `session`.
