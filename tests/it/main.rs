@@ -13,4 +13,5 @@ mod otlp_codec;
 mod simulation;
 mod soak;
 mod ws;
+mod ws_changes;
 mod ws_deflate;

@@ -12,13 +12,13 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::{Error, Message, WebSocket};
 
-type Client = WebSocket<TcpStream>;
+pub type Client = WebSocket<TcpStream>;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const MESSAGE_BYTES_MAX: usize = 64 * 1024;
 const UNSENT_BYTES_MAX: usize = 4 * 1024 * 1024;
 
-fn ws_connect(server: &TestServer, path: &str) -> Client {
+pub fn ws_connect(server: &TestServer, path: &str) -> Client {
     let url = format!("ws://{}{}", server.addr, path);
     let (client, response) =
         tungstenite::client(url.as_str(), server.connect()).expect("handshake");
@@ -27,14 +27,14 @@ fn ws_connect(server: &TestServer, path: &str) -> Client {
 }
 
 /// The next message, pings and pongs included; panics at the read deadline.
-fn next_any(client: &mut Client) -> Message {
+pub fn next_any(client: &mut Client) -> Message {
     client
         .read()
         .unwrap_or_else(|error| panic!("no message: {error}"))
 }
 
 /// The next text message as JSON, skipping control frames.
-fn next_json(client: &mut Client) -> Value {
+pub fn next_json(client: &mut Client) -> Value {
     loop {
         match next_any(client) {
             Message::Text(text) => {
@@ -89,7 +89,7 @@ fn sync(client: &mut Client) -> Vec<Value> {
     }
 }
 
-fn send_json(client: &mut Client, message: Value) {
+pub fn send_json(client: &mut Client, message: Value) {
     client
         .send(Message::text(message.to_string()))
         .expect("send");
