@@ -1,5 +1,7 @@
 // sessions-lite dashboard: the sessions table, the detail panel and the live
-// log viewer, all fed by one WebSocket to /sessions/ws.
+// log viewer, all fed by one WebSocket to /sessions/ws. The table comes as
+// one list, then as changes (it subscribes: {"type":"subscribe",
+// "changes":true}); a gap in their seq asks for a fresh list.
 //
 // Everything shown that came from a client (app names, metadata, log
 // messages) goes into the page through textContent / createTextNode only:
@@ -251,6 +253,9 @@
   function onSessionsMessage(msg) {
     const list = Array.isArray(msg.sessions) ? msg.sessions.filter((s) => s && typeof s.id === 'string') : [];
     const previousServer = sessions.server;
+    // A list with a seq starts the changes after it; one without (sent
+    // before the subscription took) is shown, and changes wait for theirs.
+    if (typeof msg.seq === 'number') conn.seq = msg.seq;
     sessions.list = list;
     sessions.byId = new Map(list.map((s) => [s.id, s]));
     sessions.server = typeof msg.server_session === 'string' ? msg.server_session : null;
@@ -264,6 +269,34 @@
       select(sessions.server, true);
     }
     scheduleSessions();
+  }
+
+  /** True when `seq` follows the last one applied; otherwise asks for a
+   * fresh list (sending subscribe again) and drops what it cannot apply. */
+  function inSequence(seq, expected) {
+    if (conn.seq === null) return false; // a list is on its way
+    if (seq === expected) return true;
+    conn.seq = null;
+    send({ type: 'subscribe', changes: true });
+    return false;
+  }
+
+  function onChangesMessage(msg) {
+    if (!inSequence(msg.seq, conn.seq === null ? null : conn.seq + 1)) return;
+    conn.seq = msg.seq;
+    const byId = sessions.byId;
+    // A Map keeps insertion order: a known session keeps its place, a new
+    // one goes last, as in the server's list (oldest created first).
+    for (const s of Array.isArray(msg.upserts) ? msg.upserts : []) {
+      if (s && typeof s.id === 'string') byId.set(s.id, s);
+    }
+    for (const id of Array.isArray(msg.removed) ? msg.removed : []) byId.delete(id);
+    sessions.list = Array.from(byId.values());
+    scheduleSessions();
+  }
+
+  function onKeepaliveMessage(msg) {
+    inSequence(msg.seq, conn.seq);
   }
 
   // ---------------------------------------------------------------------
@@ -807,6 +840,9 @@
     countdownTimer: 0,
     /** The session followed on this socket, if any. */
     following: null,
+    /** The seq of the last list or changes applied on this socket; null
+     * while a list with a seq is awaited. */
+    seq: null,
   };
 
   function setConnState(state, text) {
@@ -831,9 +867,11 @@
     }
     conn.socket = socket;
     conn.following = null;
+    conn.seq = null;
     socket.onopen = () => {
       conn.backoffMs = BACKOFF_MIN_MS;
       setConnState('live', 'live');
+      send({ type: 'subscribe', changes: true });
       follow();
     };
     socket.onmessage = (event) => {
@@ -846,6 +884,8 @@
       }
       if (!msg || typeof msg !== 'object') return;
       if (msg.type === 'sessions') onSessionsMessage(msg);
+      else if (msg.type === 'changes') onChangesMessage(msg);
+      else if (msg.type === 'keepalive') onKeepaliveMessage(msg);
       else if (msg.type === 'log') onLogMessage(msg);
       else if (msg.type === 'error') onErrorMessage(msg);
     };

@@ -626,4 +626,81 @@ describe('dashboard', { timeout: TEST_TIMEOUT_MS * 20 }, () => {
       await own.stop();
     }
   });
+
+  test('the table follows 1,000 sessions changing through list changes and equals GET /sessions/', { timeout: TEST_TIMEOUT_MS * 3 }, async () => {
+    // A server of its own: 1,000 sessions, and an ended list of 200 so
+    // that ending 400 evicts some (removed in the changes).
+    const own = await startServer({ args: ['--max-ended', '200'] });
+    const ownHttp = api(own.url);
+    try {
+      const page = await browser.context.newPage();
+      const pageErrors = [];
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      const received = { sessions: 0, changes: 0, upserts: 0 };
+      page.on('websocket', (ws) =>
+        ws.on('framereceived', (frame) => {
+          let message;
+          try {
+            message = JSON.parse(frame.payload);
+          } catch (_) {
+            return;
+          }
+          if (message.type === 'sessions') received.sessions += 1;
+          if (message.type === 'changes') {
+            received.changes += 1;
+            received.upserts += message.upserts.length;
+          }
+        }),
+      );
+      await page.goto(own.url + '/');
+      await waitConn(page, 'live');
+      await page.selectOption('#status-select', 'all');
+      const ids = Array.from({ length: 1000 }, () => newOid());
+      const inBatches = async (items, work) => {
+        for (let i = 0; i < items.length; i += 50) await Promise.all(items.slice(i, i + 50).map(work));
+      };
+      await inBatches(ids, (id, i) => ownHttp.create(id, { appname: `many-${i}`, mode: 'batch' }));
+      await inBatches(ids, (id, i) => ownHttp.appendText(id, 'line\n'.repeat((i % 7) + 1)));
+      await inBatches(ids.slice(0, 500), (id) =>
+        ownHttp.call('PUT', `/sessions/${id}`, { body: JSON.stringify({ jobid: 'job-' + id.slice(0, 6) }), type: 'application/json' }),
+      );
+      await inBatches(ids.slice(0, 400), (id) => ownHttp.end(id));
+
+      // After the dust settles, every page of the table together equals the list.
+      const expected = new Map((await ownHttp.list('all')).sessions.map((s) => [s.id, `${s.status} ${s.log.count} ${s.jobid ?? ''}`]));
+      assert.equal(expected.size, 1 + 1000 - 200, 'evicted ones are gone from the list');
+      const active = Array.from(expected.values()).filter((v) => v.startsWith('active')).length;
+      const countText = `${active} active · ${expected.size - active} ended`;
+      await eventually(async () => assert.equal(await page.textContent('#session-count'), countText), {
+        timeout: 15000,
+        message: 'session counts',
+      });
+      const shown = new Map();
+      await page.click('#page-prev').catch(() => {});
+      for (let pageIndex = 0; pageIndex < 100; pageIndex += 1) {
+        const rows = await page.$$eval('#sessions-body tr[data-id]', (trs) =>
+          trs.map((tr) => [
+            tr.dataset.id,
+            tr.querySelector('td.col-status').textContent,
+            tr.querySelector('td.col-entries').textContent.replace(/,/g, ''),
+            tr.querySelector('td.col-job').textContent,
+          ]),
+        );
+        for (const [id, status, entries, jobid] of rows) shown.set(id, `${status} ${entries} ${jobid}`);
+        if (await page.isDisabled('#page-next')) break;
+        const info = await page.textContent('#page-info');
+        await page.click('#page-next');
+        await eventually(async () => assert.notEqual(await page.textContent('#page-info'), info), { message: 'next page' });
+      }
+      assert.deepEqual(new Map([...shown].sort()), new Map([...expected].sort()));
+      // Fed by changes: a few whole lists (the join and the subscription's),
+      // not one per push, and the upserts of every create, append, update and end.
+      assert.ok(received.changes >= 1, JSON.stringify(received));
+      assert.ok(received.sessions <= 4, JSON.stringify(received));
+      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+      await page.close();
+    } finally {
+      await own.stop();
+    }
+  });
 });
