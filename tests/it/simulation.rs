@@ -9,6 +9,12 @@
 //! `with_bytes_max` runs alongside, because the table's rings never reach
 //! their `LOG_RING_BYTES_MAX`.
 //!
+//! The list's changes stream (`ListChanges`) runs alongside: each step
+//! notes the sessions it changed, as the server's wake path does, and at
+//! random ticks (coalescing what several steps changed) a model client (`ListModel`, which refuses a `seq` gap)
+//! applies the changes message and must then equal the full list; now and
+//! then it takes a fresh list instead, as a slow or resubscribing one does.
+//!
 //! `SIM_SEED=N` replays one seed, `SIM_STEPS=N` runs N steps per seed. A
 //! failure prints the seed, the step, the configuration and the last steps.
 
@@ -25,12 +31,16 @@ use sessions_lite::limits::{
     LOG_RING_BYTES_MAX, MESSAGE_BYTES_MAX, METADATA_BYTES_MAX, SESSION_FIELD_BYTES_MAX,
     TIMER_SLOTS, TIMER_SLOT_MS,
 };
+use sessions_lite::list_changes::{ListChanges, ListTick};
 use sessions_lite::log_ring::LogRing;
 use sessions_lite::sessions::{
     EndReason, Expiry, ListFilter, Session, SessionError, SessionFields, SessionId, Status, Upsert,
 };
 use sessions_lite::time::rfc3339_ms;
 use sessions_lite::timer_wheel::TimerWheel;
+use sessions_lite::views;
+
+use crate::ws_changes::{by_id, Applied, ListModel};
 
 const SEEDS_DEFAULT: u64 = 20;
 const STEPS_DEFAULT: usize = 5_000;
@@ -80,7 +90,7 @@ fn sessions_logs_and_timers_match_a_naive_model() {
 }
 
 /// Events every default run must reach at least once.
-const EDGES: [&str; 23] = [
+const EDGES: [&str; 27] = [
     "created",
     "updated",
     "refused: table full",
@@ -104,6 +114,10 @@ const EDGES: [&str; 23] = [
     "read cut by limit",
     "message cut",
     "side ring byte cap",
+    "changes: applied",
+    "changes: quiet tick",
+    "changes: keep-alive",
+    "changes: fresh list",
 ];
 
 fn env_number(name: &str) -> Option<u64> {
@@ -678,6 +692,16 @@ struct Sim {
     trace: VecDeque<String>,
     /// How often each event (see `EDGES`) happened.
     seen: BTreeMap<&'static str, u64>,
+    /// The list's changes stream, and a client applying it.
+    changes: ListChanges,
+    list_client: ListModel,
+    /// Sessions the step changed (what the server's `mark_changed` gets).
+    changed: Vec<SessionId>,
+    /// How many of `model.evicted` were noted as changed already.
+    evicted_noted: usize,
+    /// The stream's own choices (ticks, fresh lists), apart from `rng` so
+    /// that every seed plays the table's steps as before.
+    stream_rng: Rng,
 }
 
 impl Sim {
@@ -705,7 +729,69 @@ impl Sim {
             appended_to: None,
             trace: VecDeque::new(),
             seen: BTreeMap::new(),
+            changes: ListChanges::new(),
+            list_client: ListModel::default(),
+            changed: Vec::new(),
+            evicted_noted: 0,
+            stream_rng: Rng::new(seed ^ 0x005e_edc4_a9e5),
         }
+    }
+
+    /// The list as a subscriber gets it, with the stream's current `seq`.
+    fn list_message(&self) -> Value {
+        let sessions = self.app.sessions.list(ListFilter::All);
+        let server_id = self.app.sessions.server_id();
+        let seq = self.changes.seq();
+        let payload = views::sessions_message_at_seq(seq, self.now_ms, &server_id, &sessions);
+        serde_json::from_slice(&payload).expect("a list is JSON")
+    }
+
+    /// Notes what the step changed; at most ticks (coalescing what several
+    /// steps changed), the client applies the tick and equals the list.
+    fn step_changes(&mut self) {
+        if !self.changes.is_tracking() {
+            self.changes.set_tracking(true, self.now_ms);
+            let list = self.list_message();
+            assert_eq!(self.list_client.apply(&list), Ok(Applied::List));
+        }
+        let evicted = &self.model.evicted[self.evicted_noted.min(self.model.evicted.len())..];
+        self.changed.extend_from_slice(evicted);
+        self.evicted_noted = self.model.evicted.len();
+        self.changes.note_changed(&self.changed);
+        self.changed.clear();
+        if !self.stream_rng.chance(40) {
+            return;
+        }
+        let tick = self.changes.on_tick(&self.app.sessions, self.now_ms);
+        let applied = match tick {
+            ListTick::Quiet => None,
+            ListTick::KeepAlive(payload) | ListTick::Changes(payload) => {
+                let message = serde_json::from_slice(&payload).expect("JSON");
+                Some(self.list_client.apply(&message))
+            }
+        };
+        if self.stream_rng.chance(5) {
+            // Behind, or subscribing again: a fresh list instead.
+            let list = self.list_message();
+            assert_eq!(self.list_client.apply(&list), Ok(Applied::List));
+            self.saw("changes: fresh list");
+        }
+        match applied {
+            Some(Ok(Applied::Changes)) => self.saw("changes: applied"),
+            Some(Ok(_)) => self.saw("changes: keep-alive"),
+            Some(Err(error)) => panic!("changes stream: {error}"),
+            None => self.saw("changes: quiet tick"),
+        }
+        // A quiet tick changes nothing on either side: compared only now
+        // and then, since rendering and parsing the list is most of the cost.
+        if applied.is_none() && !self.step_index.is_multiple_of(FULL_CHECK_STEPS) {
+            return;
+        }
+        let listed = by_id(&self.list_message()["sessions"]);
+        assert_eq!(
+            self.list_client.sessions, listed,
+            "the client applying changes differs from the list"
+        );
     }
 
     fn step(&mut self) {
@@ -725,6 +811,7 @@ impl Sim {
         }
         self.check_table(self.step_index.is_multiple_of(FULL_CHECK_STEPS));
         self.check_side();
+        self.step_changes();
     }
 
     fn saw(&mut self, event: &'static str) {
@@ -937,6 +1024,9 @@ impl Sim {
             "updated"
         };
         self.saw_result(&actual, ok);
+        if actual.is_ok() {
+            self.changed.push(id);
+        }
         if actual == Ok(Upsert::Created) {
             self.arm_expiry(id);
         }
@@ -951,6 +1041,7 @@ impl Sim {
         assert_eq!(actual, expected, "create {}", name(id));
         self.saw_result(&actual, "created");
         if actual.is_ok() {
+            self.changed.push(id);
             self.arm_expiry(id);
         }
     }
@@ -963,6 +1054,9 @@ impl Sim {
         let actual = self.app.sessions.update(id, fields, self.now_ms);
         assert_eq!(actual, expected, "update {}", name(id));
         self.saw_result(&actual, "updated");
+        if actual.is_ok() {
+            self.changed.push(id);
+        }
     }
 
     fn step_end(&mut self) {
@@ -977,6 +1071,9 @@ impl Sim {
             "ended again"
         };
         self.saw_result(&actual, ok);
+        if actual == Ok(true) {
+            self.changed.push(id);
+        }
     }
 
     fn step_append(&mut self) {
@@ -1004,6 +1101,9 @@ impl Sim {
             });
         assert_eq!(actual, expected, "append to {}: cursors", name(id));
         self.saw_result(&actual, "appended");
+        if actual.is_ok() && count > 0 {
+            self.changed.push(id);
+        }
         if entries.iter().any(|e| e.message.len() > MESSAGE_BYTES_MAX) {
             self.saw("message cut");
         }
@@ -1106,6 +1206,9 @@ impl Sim {
             let expected = self.model.expire_if_idle(id, now_ms);
             let actual = self.app.sessions.expire_if_idle(&id, ttl_ms, now_ms);
             assert_eq!(actual, expected, "expiry of {} at {now_ms}", name(id));
+            if actual == Expiry::Expired {
+                self.changed.push(id);
+            }
             self.saw(match actual {
                 Expiry::Expired => "expired",
                 Expiry::NotYet { .. } => "expiry not yet",
@@ -1138,6 +1241,7 @@ impl Sim {
     fn step_take_evicted(&mut self) {
         self.note("take_evicted".into());
         let expected = std::mem::take(&mut self.model.evicted);
+        self.evicted_noted = 0;
         *self.seen.entry("evicted").or_default() += expected.len() as u64;
         assert_eq!(self.app.sessions.take_evicted(), expected);
     }
