@@ -266,14 +266,55 @@ def print_ws(env, lines):
         lambda p: env.get(p + "_verified_messages", "n/a"))
     row("bytes on the wire per second", lambda p: fmt_count(number(env, p + "_bytes_per_s")))
     row("one list push on the wire (bytes)", lambda p: env.get(p + "_push_bytes", "n/a"))
-    row("server CPU share (of one core)", lambda p: "n/a" if number(env, p + "_server_cpu_share") is None
-        else "%.1f %%" % (100 * number(env, p + "_server_cpu_share")))
-    row("load generator CPU share", lambda p: "n/a" if number(env, p + "_client_cpu_share") is None
-        else "%.1f %%" % (100 * number(env, p + "_client_cpu_share")))
-    for prefix in ("ws", "wsz"):
+    cpu_rows_and_errors(env, row, ("ws", "wsz"), "%.1f %%", lines)
+
+
+def cpu_rows_and_errors(env, row, prefixes, server_format, lines):
+    """The server's and the load generator's CPU rows of a WebSocket table,
+    then each run's first error."""
+    def share(key, text_format):
+        return lambda p: ("n/a" if number(env, p + key) is None
+                          else text_format % (100 * number(env, p + key)))
+    row("server CPU share (of one core)", share("_server_cpu_share", server_format))
+    row("load generator CPU share", share("_client_cpu_share", "%.1f %%"))
+    for prefix in prefixes:
         if env.get(prefix + "_first_error"):
             lines.append("")
             lines.append("First error (%s): %s" % (prefix, env[prefix + "_first_error"]))
+
+
+def ws_changes_ok(env, prefix):
+    """(clients that got every change, server CPU share), or None."""
+    if prefix + "_clients_every_change" not in env:
+        return None
+    return (int(env[prefix + "_clients_every_change"]), number(env, prefix + "_server_cpu_share") or 0)
+
+
+def print_ws_changes(env, lines):
+    """1,000 subscribers to list changes, with updates and at rest (issue #14)."""
+    if "wsc_clients" not in env and "wsq_clients" not in env:
+        return
+    lines.append("| WebSocket list changes, %s subscribers without extensions, tick every %s ms, "
+                 "%s sessions | %s updates/s | nothing changing |"
+                 % (env.get("wsc_clients", env.get("wsq_clients")), env.get("ws_interval_ms", "100"),
+                    env.get("ws_sessions", "1000"), env.get("wsc_updates_per_s", "?")))
+    lines.append("| --- | ---: | ---: |")
+
+    def row(name, figure):
+        lines.append("| %s | %s | %s |" % (name, figure("wsc"), figure("wsq")))
+
+    row("clients open / failed / closed by server", lambda p: "%s / %s / %s"
+        % (env.get(p + "_open"), env.get(p + "_failed"), env.get(p + "_closed")))
+    row("clients that got every change (no seq gap, no fresh list)",
+        lambda p: env.get(p + "_clients_every_change", "n/a"))
+    row("changes messages per client (most)", lambda p: env.get(p + "_changes_messages_max", "n/a"))
+    row("seq gaps / fresh lists, all clients", lambda p: "%s / %s"
+        % (env.get(p + "_changes_seq_gaps"), env.get(p + "_changes_fresh_lists")))
+    row("keep-alives, all clients", lambda p: env.get(p + "_changes_keepalives", "n/a"))
+    row("updates made in the window / fewest upserts a verifying client parsed",
+        lambda p: "%s / %s" % (env.get(p + "_updates_in_window"), env.get(p + "_verified_upserts_min")))
+    row("bytes on the wire per second", lambda p: fmt_count(number(env, p + "_bytes_per_s")))
+    cpu_rows_and_errors(env, row, ("wsc", "wsq"), "%.2f %%", lines)
 
 
 def export_figures(env):
@@ -435,6 +476,14 @@ def print_targets(env, rows, figures, lines, get_ratios, export):
 
     def ws_met(prefix):
         return met(ws_ok.get(prefix), lambda v: v[0] >= 1000 and v[1] <= 0.15)
+    changes = ws_changes_ok(env, "wsc")
+    at_rest = ws_changes_ok(env, "wsq")
+    clients = int(env.get("wsc_clients") or env.get("wsq_clients") or 1000)
+
+    def changes_figure(figures):
+        if figures is None:
+            return "n/a"
+        return "%d/%d clients got every change, %.2f %% CPU" % (figures[0], clients, 100 * figures[1])
     size = number(env, "binary_bytes")
     build = number(env, "build_time_s")
     targets = [
@@ -456,6 +505,11 @@ def print_targets(env, rows, figures, lines, get_ratios, export):
         ("WS 1,000 × 10 pushes/s in full, ≤ 15% of a core: clients with permessage-deflate "
          "(as browsers)", ws_figure("wsz"), ws_met("wsz")),
         ("  the same, clients without extensions (364 KB per push)", ws_figure("ws"), ws_met("ws")),
+        ("WS list changes: 1,000 subscribers (no extensions), 10 updates/s, every client every "
+         "change, ≤ 5% of a core", changes_figure(changes),
+         met(changes, lambda v: v[0] >= clients and v[1] <= 0.05)),
+        ("  the same with nothing changing ≤ 1% of a core", changes_figure(at_rest),
+         met(at_rest, lambda v: v[1] <= 0.01)),
         ("stripped binary ≤ 800 KB", "n/a" if size is None else "%.0f KB" % (size / 1000),
          met(size, lambda v: v <= 800_000)),
         ("stripped binary ≤ 900 KB (with the OTLP exporter and the client issue)",
@@ -541,6 +595,8 @@ def main(argv):
     print_http(rows, lines)
     lines.append("")
     print_ws(env, lines)
+    lines.append("")
+    print_ws_changes(env, lines)
     lines.append("")
     print_memory(env, figures, lines)
     lines.append("")

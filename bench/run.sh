@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--ws-changes-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -9,7 +9,10 @@
 #   1. GET /sessions/{id}, 64 keep-alive connections, and 16 pipelined
 #   2. POST /sessions/{id}/log, 4 KiB text bodies of 50 lines, 64 sessions
 #   3. cursor reads of 1,000 entries from a full 10,000-entry ring
-#   4. 1,000 WebSocket clients at --ws-interval-ms 100 with 1,000 sessions
+#   4. 1,000 WebSocket clients at --ws-interval-ms 100 with 1,000 sessions;
+#      then 1,000 subscribers to list changes (no extensions), with 10
+#      session updates per second and with none (--ws-changes-only: just
+#      these, after the build)
 #   5. nginx (worker_processes 1) serving the same bytes, as the reference
 #   6. OTLP export: the ingest load on fresh servers with export off and
 #      on (--otlp-endpoint to an nginx sink on the load core), alternating
@@ -45,12 +48,14 @@ BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
+WS_CHANGES_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only]" >&2; exit 2 ;;
+        --ws-changes-only) WS_CHANGES_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--ws-changes-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -65,6 +70,7 @@ WS_CLIENTS=1000
 WS_SESSIONS=1000
 WS_INTERVAL_MS=100
 WS_WINDOW_S=10
+WS_UPDATES_PER_S=10               # session updates during the changes run
 GET_PREFIX=0000000000000a11      # GET session: $GET_PREFIX + 00000000
 INGEST_PREFIX=00000000000001c0   # ingest sessions: + 00000000 .. 0000003f
 CURSOR_PREFIX=00000000000c0c0c   # the full ring for cursor reads
@@ -417,6 +423,21 @@ idle_connections() {
     stop "$SERVER_PID"
 }
 
+# ws_load_window PREFIX SUMMARY ARGS...: WS_CLIENTS clients on the server
+# for a WS_WINDOW_S window after a warm-up; results as PREFIX_*, and the
+# lines matching SUMMARY on stderr.
+ws_load_window() {
+    local prefix=$1 summary=$2
+    shift 2
+    timeout $((WS_WINDOW_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
+        --clients "$WS_CLIENTS" --warmup-secs 2 --secs "$WS_WINDOW_S" --connect-timeout-secs 30 \
+        --expect-sessions "$WS_SESSIONS" --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" "$@" \
+        >"$OUT/$prefix.out" 2>&1 || true
+    sed "s/^/${prefix}_/" "$OUT/$prefix.out" | grep -E "^${prefix}_[a-z_0-9]+=" >>"$RESULTS" || true
+    grep -E "$summary" "$OUT/$prefix.out" >&2 || true
+    sleep 1
+}
+
 websocket_clients() {
     say "WebSocket: $WS_CLIENTS clients, push every $WS_INTERVAL_MS ms, $WS_SESSIONS sessions"
     result ws_clients "$WS_CLIENTS"
@@ -449,15 +470,31 @@ websocket_clients() {
             --warmup-secs 0.3 --secs 1 "${flags[@]}" >"$OUT/$prefix-one.out" 2>&1 || true
         result "${prefix}_push_bytes" "$(awk -F= '$1 == "bytes_per_s" { b = $2 } $1 == "messages_per_s" { m = $2 }
             END { if (m > 0) printf "%.0f", b / m; else print "n/a" }' "$OUT/$prefix-one.out")"
-        timeout $((WS_WINDOW_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
-            --clients "$WS_CLIENTS" --warmup-secs 2 --secs "$WS_WINDOW_S" --connect-timeout-secs 30 \
-            --expect-per-sec $((1000 / WS_INTERVAL_MS)) --expect-sessions "$WS_SESSIONS" \
-            --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" "${flags[@]}" \
-            >"$OUT/$prefix.out" 2>&1 || true
-        sed "s/^/${prefix}_/" "$OUT/$prefix.out" | grep -E "^${prefix}_[a-z_0-9]+=" >>"$RESULTS" || true
-        grep -E 'messages_per_s|clients_at_rate|server_cpu_share|verified_messages|first_error' \
-            "$OUT/$prefix.out" >&2 || true
-        sleep 1
+        ws_load_window "$prefix" 'messages_per_s|clients_at_rate|server_cpu_share|verified_messages|first_error' \
+            --expect-per-sec $((1000 / WS_INTERVAL_MS)) "${flags[@]}"
+    done
+    stop "$SERVER_PID"
+}
+
+# websocket_changes: 1,000 clients without extensions subscribed to list
+# changes, 1,000 sessions, a tick every WS_INTERVAL_MS: first with
+# WS_UPDATES_PER_S session updates a second (results wsc_*: does every
+# client get every change, and the server's CPU), then with nothing
+# changing (wsq_*: the cost at rest).
+websocket_changes() {
+    say "WebSocket changes: $WS_CLIENTS subscribers, $WS_SESSIONS sessions, $WS_UPDATES_PER_S updates/s, then none"
+    start_server wsc --ws-interval-ms "$WS_INTERVAL_MS"
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$WS_PREFIX" "$WS_SESSIONS"
+    sleep 0.5
+    local prefix rate
+    for prefix in wsc wsq; do
+        rate=$WS_UPDATES_PER_S
+        [ "$prefix" = wsq ] && rate=0
+        result "${prefix}_updates_per_s" "$rate"
+        ws_load_window "$prefix" \
+            'clients_every_change|changes_seq_gaps|changes_fresh_lists|updates_in_window|verified_upserts_min|server_cpu_share|first_error' \
+            --subscribe --expect-per-sec "$rate" \
+            --updates-per-sec "$rate" --update-prefix "$WS_PREFIX" --update-sessions "$WS_SESSIONS"
     done
     stop "$SERVER_PID"
 }
@@ -644,14 +681,17 @@ install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
-if [ "$EXPORT_ONLY" = 0 ]; then
+if [ "$WS_CHANGES_ONLY" = 1 ]; then
+    websocket_changes
+elif [ "$EXPORT_ONLY" = 0 ]; then
     http_scenarios
     rings_memory
     idle_connections
     websocket_clients
+    websocket_changes
     run_wrapper
 fi
-export_scenarios
+[ "$WS_CHANGES_ONLY" = 1 ] || export_scenarios
 result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 say "results"
 python3 "$BENCH/report.py" "$OUT"

@@ -18,6 +18,16 @@
 //! is a `sessions` message listing at least `--expect-sessions` sessions:
 //! proof that pushes arrive in full, not just frame headers.
 //!
+//! `--subscribe` sends `{"type":"subscribe","changes":true}` once open:
+//! the clients get list changes. Each client then reads the first bytes
+//! of every message (plain clients only) for its `seq`: a gap, or a fresh
+//! list during the window (a client that fell behind), means it did not
+//! get every change. `--updates-per-sec R` with `--update-prefix P` and
+//! `--update-sessions N` runs an updater thread beside the clients: one
+//! keep-alive HTTP connection that PUTs new metadata to session P+index
+//! (cycling through N) R times a second; the verifying clients count the
+//! upserts they get against the updates made in the window.
+//!
 //! Without `--addr` (as under `cargo test --all-targets` or `cargo bench`)
 //! it prints its usage and exits 0.
 
@@ -26,13 +36,16 @@ use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: ws_load --addr IP:PORT [--path /sessions/ws] [--clients N] [--secs S]
                [--warmup-secs S] [--connect-timeout-secs S] [--expect-per-sec R]
                [--server-pid PID] [--clk-tck HZ] [--deflate]
-               [--verify-clients N] [--expect-sessions N]";
+               [--verify-clients N] [--expect-sessions N] [--subscribe]
+               [--updates-per-sec R --update-prefix HEX16 --update-sessions N]";
 
 /// Bytes read per `read` call; one buffer shared by every client.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
@@ -46,6 +59,11 @@ const AT_RATE_SHARE_MIN: f64 = 0.9;
 /// holds W*R pushes, give or take one at each edge).
 const FULL_RATE_SHARE_MIN: f64 = 0.98;
 const EVENTS_PER_POLL: usize = 1024;
+/// Bytes of each message a seq-tracking client keeps: enough for
+/// `{"type":"sessions","seq":18446744073709551615,`.
+const MESSAGE_PREFIX_BYTES: usize = 64;
+/// What a subscribing client sends once open.
+const SUBSCRIBE: &[u8] = br#"{"type":"subscribe","changes":true}"#;
 const POLL_TIMEOUT_MAX: Duration = Duration::from_millis(50);
 
 struct Options {
@@ -61,6 +79,10 @@ struct Options {
     deflate: bool,
     verify_clients: usize,
     expect_sessions: usize,
+    subscribe: bool,
+    updates_per_sec: f64,
+    update_prefix: String,
+    update_sessions: usize,
 }
 
 fn parsed<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -84,6 +106,10 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         deflate: false,
         verify_clients: 5,
         expect_sessions: 0,
+        subscribe: false,
+        updates_per_sec: 0.0,
+        update_prefix: String::new(),
+        update_sessions: 0,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -92,6 +118,10 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         }
         if flag == "--deflate" {
             options.deflate = true;
+            continue;
+        }
+        if flag == "--subscribe" {
+            options.subscribe = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -109,6 +139,9 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
             "--clk-tck" => options.clk_tck = parsed(flag, value)?,
             "--verify-clients" => options.verify_clients = parsed(flag, value)?,
             "--expect-sessions" => options.expect_sessions = parsed(flag, value)?,
+            "--updates-per-sec" => options.updates_per_sec = parsed(flag, value)?,
+            "--update-prefix" => options.update_prefix = value.clone(),
+            "--update-sessions" => options.update_sessions = parsed(flag, value)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -124,6 +157,8 @@ struct Fed {
     /// Whole data messages, kept only by a verifying reader: (RSV1 of the
     /// first frame, payload).
     kept: Vec<(bool, Vec<u8>)>,
+    /// The first `MESSAGE_PREFIX_BYTES` of each data message (seq tracking).
+    prefixes: Vec<Vec<u8>>,
 }
 
 /// Incremental reader of server frames: headers are parsed, payloads
@@ -143,6 +178,9 @@ struct FrameReader {
     keep: bool,
     message: Vec<u8>,
     message_rsv1: bool,
+    /// Keep the first bytes of each data message (for seq tracking).
+    keep_prefix: bool,
+    prefix: Vec<u8>,
 }
 
 fn header_size(byte1: u8) -> usize {
@@ -164,6 +202,10 @@ impl FrameReader {
                     self.control.extend_from_slice(&data[..take]);
                 } else if self.keep && self.opcode < 8 {
                     self.message.extend_from_slice(&data[..take]);
+                }
+                if self.keep_prefix && self.opcode < 8 {
+                    let room = MESSAGE_PREFIX_BYTES.saturating_sub(self.prefix.len());
+                    self.prefix.extend_from_slice(&data[..take.min(room)]);
                 }
                 data = &data[take..];
                 self.payload_left -= take as u64;
@@ -230,6 +272,9 @@ impl FrameReader {
                     let message = std::mem::take(&mut self.message);
                     fed.kept.push((self.message_rsv1, message));
                 }
+                if self.keep_prefix {
+                    fed.prefixes.push(std::mem::take(&mut self.prefix));
+                }
             }
             8 => {
                 let code = match self.control.get(..2) {
@@ -265,6 +310,57 @@ struct Client {
     messages: u64,
     /// Messages this client checked whole (only verifying clients).
     verified: u64,
+    seq: SeqTrack,
+}
+
+/// A subscriber's view of the changes stream (plain clients only).
+#[derive(Default)]
+struct SeqTrack {
+    /// The seq of the last list or changes message.
+    last: Option<u64>,
+    /// In the window: changes messages, keep-alives, lists (a fresh list
+    /// means the client fell behind), and seqs that did not follow.
+    changes: u64,
+    keepalives: u64,
+    lists: u64,
+    gaps: u64,
+    /// Upserts in the changes a verifying client parsed, in the window.
+    upserts: u64,
+}
+
+/// What kind of message a prefix starts, and its seq.
+fn message_seq(prefix: &[u8]) -> Option<(&'static str, u64)> {
+    for kind in ["changes", "sessions", "keepalive"] {
+        let head = format!(r#"{{"type":"{kind}","seq":"#);
+        if let Some(rest) = prefix.strip_prefix(head.as_bytes()) {
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let seq = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+            return Some((kind, seq));
+        }
+    }
+    None
+}
+
+impl SeqTrack {
+    fn on_message(&mut self, prefix: &[u8], counting: bool) {
+        let Some((kind, seq)) = message_seq(prefix) else {
+            return; // the join list, before the subscription took
+        };
+        let follows = match kind {
+            "changes" => self.last.is_none_or(|last| seq == last + 1),
+            "keepalive" => self.last.is_none_or(|last| seq == last),
+            _ => true,
+        };
+        if counting {
+            match kind {
+                "changes" => self.changes += 1,
+                "keepalive" => self.keepalives += 1,
+                _ => self.lists += 1,
+            }
+            self.gaps += u64::from(!follows);
+        }
+        self.last = Some(seq);
+    }
 }
 
 /// A base64 `Sec-WebSocket-Key`: 16 bytes that differ per client.
@@ -314,8 +410,10 @@ fn handshake_request(options: &Options, seed: u64) -> Vec<u8> {
 }
 
 /// Checks one whole data message of a verifying client: inflated if
-/// compressed, a `sessions` message with at least `expect_sessions`.
-fn verify_message(rsv1: bool, payload: &[u8], expect_sessions: usize) -> Result<(), String> {
+/// compressed, a `sessions` message with at least `expect_sessions`, or
+/// (a subscriber's) a `changes` or `keepalive` message. Returns the
+/// number of upserts.
+fn verify_message(rsv1: bool, payload: &[u8], expect_sessions: usize) -> Result<u64, String> {
     let inflated;
     let text = if rsv1 {
         let mut input = payload.to_vec();
@@ -353,6 +451,18 @@ fn verify_message(rsv1: bool, payload: &[u8], expect_sessions: usize) -> Result<
     };
     let value: serde_json::Value =
         serde_json::from_slice(text).map_err(|error| format!("a message is not JSON: {error}"))?;
+    if value["type"] == "changes" {
+        let upserts = value["upserts"]
+            .as_array()
+            .ok_or("changes without upserts")?;
+        if upserts.iter().any(|session| !session["id"].is_string()) {
+            return Err("an upsert is not a session".into());
+        }
+        return Ok(upserts.len() as u64);
+    }
+    if value["type"] == "keepalive" {
+        return Ok(0);
+    }
     let listed = value["sessions"].as_array().map_or(0, Vec::len);
     if value["type"] != "sessions" || listed < expect_sessions {
         return Err(format!(
@@ -360,7 +470,14 @@ fn verify_message(rsv1: bool, payload: &[u8], expect_sessions: usize) -> Result<
             value["type"]
         ));
     }
-    Ok(())
+    Ok(0)
+}
+
+/// A masked text frame of under 126 bytes (a zero key is valid).
+fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
 }
 
 /// A masked pong frame (client frames must be masked; a zero key is valid).
@@ -377,6 +494,7 @@ struct Totals {
     first_error: Option<String>,
     bytes_in_window: u64,
     expect_sessions: usize,
+    subscribe: bool,
 }
 
 impl Totals {
@@ -452,6 +570,11 @@ fn on_data(client: &mut Client, data: &[u8], totals: &mut Totals, counting: bool
         client.phase = Phase::Open;
         totals.open += 1;
         data = &rest;
+        if totals.subscribe {
+            client
+                .output
+                .extend_from_slice(&masked_text_frame(SUBSCRIBE));
+        }
     }
     let mut fed = Fed::default();
     if let Err(error) = client.frames.feed(data, &mut fed) {
@@ -463,11 +586,15 @@ fn on_data(client: &mut Client, data: &[u8], totals: &mut Totals, counting: bool
         totals.bytes_in_window += data.len() as u64;
     }
     for (rsv1, message) in &fed.kept {
-        if let Err(error) = verify_message(*rsv1, message, totals.expect_sessions) {
-            totals.fail(client, error);
-            return;
+        match verify_message(*rsv1, message, totals.expect_sessions) {
+            Ok(upserts) if counting => client.seq.upserts += upserts,
+            Ok(_) => {}
+            Err(error) => return totals.fail(client, error),
         }
         client.verified += 1;
+    }
+    for prefix in &fed.prefixes {
+        client.seq.on_message(prefix, counting);
     }
     if let Some(payload) = fed.ping_payload {
         client.output.extend_from_slice(&pong_frame(&payload));
@@ -542,6 +669,7 @@ fn run(options: &Options) -> io::Result<()> {
         first_error: None,
         bytes_in_window: 0,
         expect_sessions: options.expect_sessions,
+        subscribe: options.subscribe,
     };
     let started = Instant::now();
     for index in 0..options.clients {
@@ -560,10 +688,12 @@ fn run(options: &Options) -> io::Result<()> {
             frames: FrameReader {
                 deflate: options.deflate,
                 keep: index < options.verify_clients,
+                keep_prefix: options.subscribe && !options.deflate,
                 ..FrameReader::default()
             },
             messages: 0,
             verified: 0,
+            seq: SeqTrack::default(),
         });
     }
     let mut buffer = vec![0u8; READ_BUFFER_BYTES];
@@ -573,6 +703,8 @@ fn run(options: &Options) -> io::Result<()> {
     let (server_pid, self_pid) = (options.server_pid.map(|p| p.to_string()), "self");
     let mut usage_at_start = (None, None);
     let mut window_started = false;
+    let updater = (options.updates_per_sec > 0.0).then(|| Updater::start(options));
+    let mut updates_at_start = 0;
     loop {
         let now = Instant::now();
         let settled = totals.open + totals.failed + totals.closed == options.clients;
@@ -596,6 +728,7 @@ fn run(options: &Options) -> io::Result<()> {
                         client.messages = 0;
                     }
                     totals.bytes_in_window = 0;
+                    updates_at_start = updater.as_ref().map_or(0, Updater::count);
                 }
                 true
             }
@@ -624,6 +757,8 @@ fn run(options: &Options) -> io::Result<()> {
             on_event(client, &mut buffer, &mut totals, counting);
         }
     }
+    let updates_in_window = updater.as_ref().map_or(0, Updater::count) - updates_at_start;
+    let update_error = updater.and_then(Updater::stop);
     let (start, end) = window.expect("the window was set before it ended");
     let window_s = (Instant::now().min(end + POLL_TIMEOUT_MAX) - start).as_secs_f64();
     let server_end = server_pid
@@ -677,10 +812,140 @@ fn run(options: &Options) -> io::Result<()> {
     if let (Some((cpu_start, _)), Some((cpu_end, _))) = (usage_at_start.1, self_end) {
         println!("client_cpu_share={:.3}", (cpu_end - cpu_start) / window_s);
     }
-    if let Some(error) = totals.first_error {
+    if options.subscribe {
+        print_changes(options, &clients, updates_in_window);
+    }
+    if let Some(error) = totals.first_error.or(update_error) {
         println!("first_error={error}");
     }
     Ok(())
+}
+
+/// The changes figures: whether every client got every change.
+fn print_changes(options: &Options, clients: &[Client], updates_in_window: u64) {
+    let open = || clients.iter().filter(|client| client.phase == Phase::Open);
+    let changes_max = open().map(|client| client.seq.changes).max().unwrap_or(0);
+    let sum = |field: fn(&SeqTrack) -> u64| open().map(|client| field(&client.seq)).sum::<u64>();
+    // Every change: no gap, no fresh list (it never fell behind), and as
+    // many changes messages as the best client, give or take the window's
+    // edge.
+    let every = open().filter(|client| {
+        let seq = &client.seq;
+        seq.gaps == 0 && seq.lists == 0 && seq.changes + 1 >= changes_max
+    });
+    println!("changes_tracked={}", !options.deflate);
+    println!("clients_every_change={}", every.count());
+    println!("changes_messages_max={changes_max}");
+    println!("changes_seq_gaps={}", sum(|seq| seq.gaps));
+    println!("changes_fresh_lists={}", sum(|seq| seq.lists));
+    println!("changes_keepalives={}", sum(|seq| seq.keepalives));
+    println!("updates_in_window={updates_in_window}");
+    let verifying = open().take_while(|client| client.frames.keep);
+    let upserts_min = verifying.map(|client| client.seq.upserts).min();
+    println!("verified_upserts_min={}", upserts_min.unwrap_or(0));
+}
+
+/// PUTs new metadata to one session after another, `--updates-per-sec`
+/// times a second, over one keep-alive connection, on its own thread.
+struct Updater {
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Option<String>>,
+}
+
+impl Updater {
+    fn start(options: &Options) -> Updater {
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr, prefix) = (options.addr, options.update_prefix.clone());
+        let (sessions, period) = (
+            options.update_sessions.max(1),
+            Duration::from_secs_f64(1.0 / options.updates_per_sec),
+        );
+        let (thread_count, thread_stop) = (Arc::clone(&count), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let result = update_loop(addr, &prefix, sessions, period, &thread_count, &thread_stop);
+            result.err().map(|error| format!("updater: {error}"))
+        });
+        Updater {
+            count,
+            stop,
+            thread,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Stops the thread; its error, if it had one.
+    fn stop(self) -> Option<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .unwrap_or(Some("updater panicked".into()))
+    }
+}
+
+fn update_loop(
+    addr: SocketAddr,
+    prefix: &str,
+    sessions: usize,
+    period: Duration,
+    count: &AtomicU64,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut next = Instant::now();
+    let mut answer = vec![0u8; 4096];
+    for round in 0u64.. {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let body = format!(r#"{{"metadata":{{"bench_update":{round}}}}}"#);
+        let index = round as usize % sessions;
+        let request = format!(
+            "PUT /sessions/{prefix}{index:08x} HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes())?;
+        // One small answer: read until its head and Content-Length body.
+        let mut read = 0;
+        loop {
+            let count_read = stream.read(&mut answer[read..])?;
+            if count_read == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            read += count_read;
+            if answer_complete(&answer[..read]) || read == answer.len() {
+                break;
+            }
+        }
+        if !answer.starts_with(b"HTTP/1.1 200") {
+            let line = String::from_utf8_lossy(&answer[..read.min(60)]).into_owned();
+            return Err(io::Error::other(format!("PUT answered {line:?}")));
+        }
+        count.fetch_add(1, Ordering::Relaxed);
+        next += period;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    Ok(())
+}
+
+/// Whether `answer` holds a whole head and the body its Content-Length says.
+fn answer_complete(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
 }
 
 fn main() -> ExitCode {
@@ -745,13 +1010,37 @@ fn self_check() {
     assert!(deflating.feed(&frame, &mut fed).is_ok());
     let (rsv1, kept) = &fed.kept[0];
     assert!(*rsv1);
-    assert_eq!(verify_message(*rsv1, kept, 2), Ok(()));
+    assert_eq!(verify_message(*rsv1, kept, 2), Ok(0));
     assert!(verify_message(*rsv1, kept, 3).is_err());
     assert!(verify_message(false, b"[]", 0).is_err());
     assert!(
         deflating.feed(&[0xc9, 0], &mut fed).is_err(),
         "RSV1 on a ping"
     );
+    let changes = br#"{"type":"changes","seq":8,"upserts":[{"id":"a"}],"removed":[]}"#;
+    assert_eq!(verify_message(false, changes, 1000), Ok(1));
+    // A subscriber's seq: a gap and a fresh list are seen.
+    assert_eq!(message_seq(changes), Some(("changes", 8)));
+    assert_eq!(message_seq(br#"{"type":"sessions","time":"x"}"#), None);
+    let mut track = SeqTrack::default();
+    for prefix in [
+        &br#"{"type":"sessions","seq":7,"time""#[..],
+        &changes[..MESSAGE_PREFIX_BYTES.min(changes.len())],
+        br#"{"type":"keepalive","seq":8}"#,
+        br#"{"type":"changes","seq":10,"#,
+    ] {
+        track.on_message(prefix, true);
+    }
+    assert_eq!(
+        (track.lists, track.changes, track.keepalives, track.gaps),
+        (1, 2, 1, 1)
+    );
+    assert!(answer_complete(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    ));
+    assert!(!answer_complete(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{}"
+    ));
     let mut fed = Fed::default();
     assert!(FrameReader::default().feed(&[0x81, 0x82], &mut fed).is_ok());
     assert!(FrameReader::default()

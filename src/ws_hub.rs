@@ -79,7 +79,12 @@ impl WsHub {
 
     /// Once per loop turn: clients that just joined or subscribed get the
     /// list without waiting for the next push.
-    pub fn on_turn_end(&mut self, conns: &mut [Option<Conn>], app: &App, revisit: &mut Vec<usize>) {
+    pub fn on_turn_end(
+        &mut self,
+        conns: &mut [Option<Conn>],
+        app: &App,
+        push_due: &mut Vec<usize>,
+    ) {
         if self.joined.is_empty() {
             return;
         }
@@ -90,7 +95,7 @@ impl WsHub {
             self.joined_ms,
             app,
             conns,
-            revisit,
+            push_due,
         );
         self.joined.clear();
     }
@@ -104,7 +109,7 @@ impl WsHub {
         conns: &mut [Option<Conn>],
         app: &App,
         now_ms: u64,
-        revisit: &mut Vec<usize>,
+        push_due: &mut Vec<usize>,
     ) {
         self.list_clients
             .retain(|&(slot, serial)| is_feed(conns, slot, serial, false));
@@ -119,11 +124,11 @@ impl WsHub {
             now_ms,
             app,
             conns,
-            revisit,
+            push_due,
         );
         if messages.moment() == Moment::QuietTick {
             // Only those still waiting for their first list.
-            hand_out(&self.joined, &mut messages, now_ms, app, conns, revisit);
+            hand_out(&self.joined, &mut messages, now_ms, app, conns, push_due);
         } else {
             self.subscribers
                 .retain(|&(slot, serial)| is_feed(conns, slot, serial, true));
@@ -133,7 +138,7 @@ impl WsHub {
                 now_ms,
                 app,
                 conns,
-                revisit,
+                push_due,
             );
             if self.subscribers.is_empty() {
                 self.changes.set_tracking(false, now_ms);
@@ -144,14 +149,15 @@ impl WsHub {
 }
 
 /// Offers what `messages` has to everyone in `targets` that is still
-/// there, each by its feed.
+/// there, each by its feed; those offered something go on `push_due`, to
+/// be written to without a read.
 fn hand_out(
     targets: &[(usize, u64)],
     messages: &mut MomentMessages,
     now_ms: u64,
     app: &App,
     conns: &mut [Option<Conn>],
-    revisit: &mut Vec<usize>,
+    push_due: &mut Vec<usize>,
 ) {
     let interval_ms = app.config.ws_push_interval_ms;
     for &(slot, serial) in targets {
@@ -161,7 +167,7 @@ fn hand_out(
         let output_unsent = conn.unsent();
         if let Some(ws) = client_of(conn, serial) {
             if ws.offer(messages, output_unsent, interval_ms, now_ms) {
-                revisit.push(slot);
+                push_due.push(slot);
             }
         }
     }

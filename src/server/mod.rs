@@ -102,6 +102,12 @@ impl Readiness {
         readable: true,
         hang_up: false,
     };
+    /// A WebSocket client handed a push: only a write to do (a read would
+    /// be an EAGAIN syscall per client per push).
+    const PUSH: Readiness = Readiness {
+        readable: false,
+        hang_up: false,
+    };
 }
 
 pub struct Server {
@@ -115,6 +121,8 @@ pub struct Server {
     wheel: TimerWheel<TimerKey>,
     /// Connections to process again this turn without an event.
     revisit: Vec<usize>,
+    /// WebSocket clients handed a push, to write to this turn or the next.
+    push_due: Vec<usize>,
     /// Everything that waits on a session: long-polls, WebSocket follows.
     watchers: Watchers,
     ws_hub: WsHub,
@@ -165,6 +173,7 @@ impl Server {
             app,
             wheel,
             revisit: Vec::new(),
+            push_due: Vec::new(),
             watchers,
             ws_hub: WsHub::new(),
             exporter,
@@ -189,7 +198,7 @@ impl Server {
             if self.stop_due(now_ms) {
                 return Ok(());
             }
-            let timeout_ms = if self.revisit.is_empty() {
+            let timeout_ms = if self.revisit.is_empty() && self.push_due.is_empty() {
                 self.wheel.next_wait_ms(now_ms)
             } else {
                 Some(0)
@@ -225,6 +234,9 @@ impl Server {
         }
         for slot in std::mem::take(&mut self.revisit) {
             self.on_ready(slot, Readiness::REVISIT, now_ms);
+        }
+        for slot in std::mem::take(&mut self.push_due) {
+            self.on_ready(slot, Readiness::PUSH, now_ms);
         }
         self.wake_changed_sessions(now_ms);
         self.arm_session_expiry(now_ms);
@@ -353,7 +365,7 @@ impl Server {
             TimerKey::WsPush { due_ms } => {
                 self.prune_watchers();
                 self.ws_hub
-                    .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.revisit);
+                    .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.push_due);
                 // The next push is due one interval after this one was due,
                 // not after it ran, so lateness does not add up; a push
                 // missed altogether (a long stall) is skipped, not doubled.

@@ -18,7 +18,7 @@ impl Server {
             self.wake_watchers(now_ms);
         }
         self.ws_hub
-            .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
+            .on_turn_end(&mut self.conns, &self.app, &mut self.push_due);
     }
 
     /// Wakes the watchers of every session in `changed_sessions`, and
