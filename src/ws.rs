@@ -704,6 +704,7 @@ fn protocol_error(why: impl std::fmt::Display) -> (CloseCode, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::list_changes::ListTick;
     use crate::ws_deflate;
     use crate::ws_frame::text_frame;
     use serde_json::Value;
@@ -1010,6 +1011,74 @@ mod tests {
             reason.is_some_and(|reason| reason.ends_with("(close 1008)")),
             "{reason:?}"
         );
+    }
+
+    #[test]
+    fn a_subscriber_gets_changes_while_it_keeps_up_and_a_fresh_list_when_behind() {
+        let mut app = app();
+        let mut ws = WsConn::new(false, None, 0);
+        let mut input = masked_text(br#"{"type":"subscribe","changes":true}"#);
+        ws.on_input(&mut input, &mut app, 0);
+        assert!(ws.take_feed_change(), "the hub is told once");
+        assert!(!ws.take_feed_change());
+        let changes = |seq: u64| {
+            let payload = format!(r#"{{"type":"changes","seq":{seq},"upserts":[],"removed":[]}}"#);
+            ListTick::Changes(payload.into_bytes())
+        };
+        let offer = |ws: &mut WsConn, messages: &mut MomentMessages| {
+            ws.offer(messages, 0, 1_000, 0);
+            let sent = drain(ws, &app, 0).0;
+            text_messages(&sent)
+        };
+        // Subscribed: the list with a seq at the end of the turn, then changes.
+        let sent = offer(&mut ws, &mut MomentMessages::turn_end(&app, 0, 4));
+        assert_eq!((sent.len(), &sent[0]["seq"]), (1, &Value::from(4)));
+        let sent = offer(&mut ws, &mut MomentMessages::tick(&app, 0, 5, changes(5)));
+        assert_eq!(
+            (&sent[0]["type"], &sent[0]["seq"]),
+            (&"changes".into(), &5.into())
+        );
+        // Nothing at a quiet tick: not even offered.
+        let mut quiet = MomentMessages::tick(&app, 0, 5, ListTick::Quiet);
+        assert!(!ws.offer(&mut quiet, 0, 1_000, 0));
+        // Still writing an earlier push when changes come: a fresh list.
+        let mut messages = MomentMessages::tick(&app, 0, 6, changes(6));
+        ws.offer(&mut messages, 0, 1_000, 0);
+        let (mut output, mut sent) = (Vec::new(), 0);
+        ws.fill_output(&mut output, &mut sent, &app, 0);
+        ws.push_written(3);
+        let mut messages = MomentMessages::tick(&app, 0, 7, changes(7));
+        ws.offer(&mut messages, 0, 1_000, 0);
+        assert_eq!(messages.lists_built(), 1);
+        let mut rest = ws.push_unsent().map(<[u8]>::to_vec).unwrap_or_default();
+        ws.push_written(rest.len());
+        rest.extend(drain(&mut ws, &app, 0).0);
+        // The rest of changes 6 (never cut), then the list as of 7, not 7 itself.
+        let list_bytes = ws_list_frame_len(&mut messages);
+        let changes_6 = br#"{"type":"changes","seq":6,"upserts":[],"removed":[]}"#;
+        let in_flight = text_frame(changes_6, false).len() - 3;
+        assert_eq!(rest.len(), in_flight + list_bytes);
+        let sent = text_messages(&rest[in_flight..]);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (&sent[0]["type"], &sent[0]["seq"]),
+            (&"sessions".into(), &7.into())
+        );
+    }
+
+    /// The length of the moment's list frame (what a fresh list costs).
+    fn ws_list_frame_len(messages: &mut MomentMessages) -> usize {
+        let list = messages.message(Offer::ListAtSeq).expect("a list");
+        list.frame(false).len()
+    }
+
+    /// A masked client text frame under 126 bytes.
+    fn masked_text(payload: &[u8]) -> Vec<u8> {
+        let mask = [1, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
     }
 
     #[test]

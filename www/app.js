@@ -97,6 +97,8 @@
     byId: new Map(),
     server: null,
     time: null,
+    /** The server's clock less this one's, from the last list. */
+    clockOffsetMs: null,
     received: false,
     status: 'active',
     sortKey: 'created_at',
@@ -261,7 +263,9 @@
     sessions.server = typeof msg.server_session === 'string' ? msg.server_session : null;
     sessions.time = typeof msg.time === 'string' ? msg.time : null;
     sessions.received = true;
-    setText(dom.serverTime, sessions.time ? 'server time ' + sessions.time.replace('T', ' ').replace('Z', ' UTC') : '');
+    const serverMs = sessions.time ? Date.parse(sessions.time) : NaN;
+    sessions.clockOffsetMs = Number.isFinite(serverMs) ? serverMs - Date.now() : null;
+    renderServerTime();
 
     // No explicit choice (hash or click): show the server's own session, and
     // keep showing it when a restarted server brings a new one.
@@ -270,6 +274,16 @@
     }
     scheduleSessions();
   }
+
+  // A subscriber gets the server's time with lists only: between them the
+  // clock shown runs on from the last one.
+  function renderServerTime() {
+    const offset = sessions.clockOffsetMs;
+    const text = offset === null ? '' : new Date(Date.now() + offset).toISOString();
+    setText(dom.serverTime, text ? 'server time ' + text.replace('T', ' ').replace('Z', ' UTC') : '');
+    if (sessions.time && text) sessions.time = text;
+  }
+  setInterval(renderServerTime, 1000);
 
   /** True when `seq` follows the last one applied; otherwise asks for a
    * fresh list (sending subscribe again) and drops what it cannot apply. */
