@@ -62,6 +62,48 @@ pub struct Entry<'a> {
     pub data: Option<&'a str>,
 }
 
+/// One entry as the ring holds it: the same fields as `Entry`, with the
+/// message and data as bytes. They are UTF-8 (they were `&str`s when
+/// pushed) but not checked again, which was a sixth of the work of sending
+/// a page or an export batch; the consumers that need a `&str` check
+/// (`validated`), the rest copy bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawEntry<'a> {
+    pub cursor: u64,
+    pub timestamp_ms: u64,
+    pub level: Level,
+    pub truncated: bool,
+    pub message: &'a [u8],
+    pub data: Option<&'a [u8]>,
+}
+
+impl<'a> RawEntry<'a> {
+    /// The entry with its text as `&str`.
+    pub fn validated(self) -> Entry<'a> {
+        Entry {
+            cursor: self.cursor,
+            timestamp_ms: self.timestamp_ms,
+            level: self.level,
+            truncated: self.truncated,
+            message: str_stored(self.message),
+            data: self.data.map(str_stored),
+        }
+    }
+}
+
+impl<'a> From<Entry<'a>> for RawEntry<'a> {
+    fn from(entry: Entry<'a>) -> RawEntry<'a> {
+        RawEntry {
+            cursor: entry.cursor,
+            timestamp_ms: entry.timestamp_ms,
+            level: entry.level,
+            truncated: entry.truncated,
+            message: entry.message.as_bytes(),
+            data: entry.data.map(str::as_bytes),
+        }
+    }
+}
+
 /// Entries of one session. Holds at most `capacity` entries and at most
 /// `LOG_RING_BYTES_MAX` bytes; older entries are evicted and counted.
 pub struct LogRing {
@@ -186,6 +228,11 @@ impl LogRing {
     /// `first_cursor()` when `cursor` was evicted). Cost O(entries yielded)
     /// plus a bounded seek.
     pub fn iter_from(&self, cursor: u64) -> impl Iterator<Item = Entry<'_>> + '_ {
+        self.raw_iter_from(cursor).map(RawEntry::validated)
+    }
+
+    /// `iter_from` without checking the text again (see `RawEntry`).
+    pub fn raw_iter_from(&self, cursor: u64) -> impl Iterator<Item = RawEntry<'_>> + '_ {
         let cursor = cursor.max(self.first_cursor());
         let (block_index, offset) = self.seek(cursor);
         let block_bytes = self.blocks.get(block_index).map_or(&[][..], |b| &b.bytes);
@@ -313,9 +360,9 @@ struct Iter<'a> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = Entry<'a>;
+    type Item = RawEntry<'a>;
 
-    fn next(&mut self) -> Option<Entry<'a>> {
+    fn next(&mut self) -> Option<RawEntry<'a>> {
         if self.cursor >= self.end_cursor {
             return None;
         }
@@ -394,21 +441,17 @@ fn record_skip(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// The entry at `offset` and the offset just past it.
-fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (Entry<'_>, usize) {
+fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (RawEntry<'_>, usize) {
     let (header, message_start) = Header::decode(bytes, offset);
     let message_end = message_start + header.message_len;
-    let message = str_stored(&bytes[message_start..message_end]);
     let data_end = message_end + header.data_len.unwrap_or(0);
-    let data = header
-        .data_len
-        .map(|_| str_stored(&bytes[message_end..data_end]));
-    let entry = Entry {
+    let entry = RawEntry {
         cursor,
         timestamp_ms: header.timestamp_ms,
         level: Level::from_code(header.flags & FLAG_LEVEL_MASK).expect("two bits hold a level"),
         truncated: header.flags & FLAG_TRUNCATED != 0,
-        message,
-        data,
+        message: &bytes[message_start..message_end],
+        data: header.data_len.map(|_| &bytes[message_end..data_end]),
     };
     (entry, data_end)
 }

@@ -654,7 +654,9 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mu
             return;
         }
         payload.clear();
-        let entries = log.iter_from(start).take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
+        let entries = log
+            .raw_iter_from(start)
+            .take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
         let payload_max = room.saturating_sub(DATA_FRAME_HEADER_BYTES_MAX);
         let count = views::write_log_message(
             &mut payload,
@@ -1007,7 +1009,7 @@ mod tests {
         let framed_bytes = |count| {
             let mut payload = Vec::new();
             let id = app.sessions.server_id();
-            let entries = log.iter_from(0).take(count);
+            let entries = log.raw_iter_from(0).take(count);
             views::write_log_message(&mut payload, &id, 0, entries, 0, usize::MAX);
             text_frame(&payload, false).len()
         };

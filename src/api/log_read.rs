@@ -161,7 +161,7 @@ pub fn read_log(app: &App, id: &SessionId, query: &LogQuery) -> Response {
         more: start + (count as u64) < next,
         total: log.len(),
     };
-    let entries = log.iter_from(start).take(count);
+    let entries = log.raw_iter_from(start).take(count);
     // Sized from the records held, so that the buffer of a page does not
     // grow (copying it) while it is written.
     let record_bytes_mean = log.record_bytes() / log.len().max(1);

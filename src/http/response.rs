@@ -119,6 +119,19 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// `write_json_string` for text known to be UTF-8 but held as bytes (a
+/// log ring's): the common plain case is copied without checking it
+/// again; the rest is checked once, on the way to the escaper.
+pub fn write_json_utf8(out: &mut Vec<u8>, bytes: &[u8]) {
+    if json_plain(bytes) {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes));
+    }
+}
+
 /// Whether `bytes` go into a JSON string as they are: no control
 /// character, quote or backslash. Tested eight bytes at a time (word-wide
 /// arithmetic in safe code): log pages are mostly plain messages, and a
