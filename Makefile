@@ -6,8 +6,10 @@ BIN := target/release/sessions-lite
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # The OTLP codec tests must not skip in `make test` (see tests/it/otlp_codec.rs).
 export SESSIONS_LITE_REQUIRE_OTLP := 1
+# The OpenAPI validity test must not skip either (see tests/it/openapi.rs).
+export SESSIONS_LITE_REQUIRE_OPENAPI := 1
 
-.PHONY: run build release test test-rust test-browser conformance check deps fuzz bench soak clean
+.PHONY: run build release test test-rust test-browser conformance schemathesis check deps fuzz bench soak clean
 
 run: release
 	./$(BIN)
@@ -23,7 +25,7 @@ release:
 deps:
 	./tests/deps.sh
 
-test: deps check test-rust test-browser conformance
+test: deps check test-rust test-browser conformance schemathesis
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -33,6 +35,10 @@ test-browser: build
 
 conformance: build
 	timeout 300 ./tests/conformance.sh
+
+## schemathesis: the OpenAPI document against a live server (about 40 s).
+schemathesis: build
+	timeout 240 ./tests/schemathesis.sh
 
 ## soak: the soak test for SOAK_SECS seconds (default 300).
 SOAK_SECS ?= 300

@@ -2,7 +2,8 @@
 # Installs what the tests need and is missing: Debian packages (curl,
 # chromium, iproute2 for `ss`), the browser tests' node modules
 # (playwright-core only; never a downloaded browser) and the Python venv
-# with opentelemetry-proto (the test collector's schema); nothing else.
+# with opentelemetry-proto (the test collector's schema), Schemathesis and
+# openapi-spec-validator; nothing else.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c 'import opentelemetry.proto' 2>/dev/null; then
   .venv/bin/pip install --quiet 'opentelemetry-proto>=1.45'
+fi
+# Schemathesis (tests/schemathesis.sh: the OpenAPI document against a live
+# server) and openapi-spec-validator (tests/it/openapi.rs: the document is
+# valid OpenAPI 3.1). Schemathesis 4's CLI is what the script is written for.
+if ! .venv/bin/python -c 'import schemathesis, openapi_spec_validator' 2>/dev/null; then
+  .venv/bin/pip install --quiet 'schemathesis>=4.32,<5' 'openapi-spec-validator>=0.7'
 fi
 # playwright-core wants Node 20 or later; Debian 12's own nodejs is 18.
 # Say so plainly rather than fail later with an obscure error.

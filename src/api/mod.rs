@@ -204,6 +204,7 @@ pub fn finish(
     let result = match (route, head.method) {
         (Route::Asset(asset), _) => Ok(assets::respond(asset, app.config.www_dir.as_deref(), head)),
         (Route::Health, _) => Ok(health(app, now_ms)),
+        (Route::OpenApi, _) => Ok(assets::respond(assets::Asset::OpenApi, None, head)),
         (Route::SessionList, Method::Post) => create_session(app, body, now_ms),
         (Route::SessionList, _) => list_sessions(app, query),
         (Route::Session(id), Method::Post) => upsert_session(app, id, body, now_ms),

@@ -11,6 +11,8 @@ use crate::sessions::{parse_id, SessionError, SessionId};
 pub enum Route {
     Asset(Asset),
     Health,
+    /// The OpenAPI document of this binary, `docs/openapi.json`.
+    OpenApi,
     SessionList,
     Session(SessionId),
     SessionLog(SessionId),
@@ -21,7 +23,7 @@ pub enum Route {
 impl Route {
     pub(super) fn allowed_methods(self) -> &'static str {
         match self {
-            Route::Asset(_) | Route::Health => "GET, HEAD",
+            Route::Asset(_) | Route::Health | Route::OpenApi => "GET, HEAD",
             Route::SessionList => "GET, HEAD, POST",
             Route::Session(_) => "GET, HEAD, POST, PUT, DELETE",
             Route::SessionLog(_) => "GET, HEAD, POST, PUT",
@@ -60,28 +62,40 @@ pub fn route(path: &str, ws_echo: bool) -> Result<Route, Response> {
     if let Some(asset) = assets::lookup(path) {
         return Ok(Route::Asset(asset));
     }
-    match path {
-        "/health" => return Ok(Route::Health),
-        "/sessions" | "/sessions/" => return Ok(Route::SessionList),
-        "/sessions/ws" => return Ok(Route::WebSocket),
-        "/ws-echo" if ws_echo => return Ok(Route::WsEcho),
-        _ => {}
+    if let Some(&(_, fixed)) = FIXED_PATHS.iter().find(|(name, _)| *name == path) {
+        if fixed != Route::WsEcho || ws_echo {
+            return Ok(fixed);
+        }
     }
-    let Some(rest) = path.strip_prefix("/sessions/") else {
+    let Some(rest) = path.strip_prefix(SESSION_PREFIX) else {
         return Err(not_found(path));
     };
     let (id_text, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let route_of = |id| match tail {
-        "" => Ok(Route::Session(id)),
-        "log" => Ok(Route::SessionLog(id)),
-        _ => Err(not_found(path)),
+    let Some(&(_, route_of)) = ID_TAILS.iter().find(|(name, _)| *name == tail) else {
+        return Err(not_found(path));
     };
     match parse_id(id_text) {
-        Some(id) => route_of(id),
-        None if matches!(tail, "" | "log") => Err(session_error(&SessionError::InvalidId)),
-        None => Err(not_found(path)),
+        Some(id) => Ok(route_of(id)),
+        None => Err(session_error(&SessionError::InvalidId)),
     }
 }
+
+/// Paths without an id, as `route` matches them (after the dashboard's,
+/// `assets::PATHS`). `/ws-echo` only with `--ws-echo`.
+pub(super) const FIXED_PATHS: [(&str, Route); 6] = [
+    ("/health", Route::Health),
+    ("/openapi.json", Route::OpenApi),
+    ("/sessions", Route::SessionList),
+    ("/sessions/", Route::SessionList),
+    ("/sessions/ws", Route::WebSocket),
+    ("/ws-echo", Route::WsEcho),
+];
+
+/// Paths with an id are `SESSION_PREFIX`, the id, then one of `ID_TAILS`
+/// (`""`: nothing more; `"log"`: `/log`).
+const SESSION_PREFIX: &str = "/sessions/";
+type IdRoute = fn(SessionId) -> Route;
+const ID_TAILS: [(&str, IdRoute); 2] = [("", Route::Session), ("log", Route::SessionLog)];
 
 pub(super) fn not_found(path: &str) -> Response {
     let shown: String = path.chars().take(200).collect();
@@ -98,6 +112,7 @@ mod tests {
         let routes = [
             Route::Asset(Asset::Index),
             Route::Health,
+            Route::OpenApi,
             Route::SessionList,
             Route::Session(id),
             Route::SessionLog(id),
@@ -122,6 +137,97 @@ mod tests {
             }
             assert!(!route.allows(Method::Other));
         }
+    }
+
+    /// Every route the router has, by the path templates that reach it.
+    /// No wildcard: a new `Route` does not compile until it is here, and
+    /// so in `docs/openapi.json` (`router_paths_and_the_openapi_document_agree`).
+    fn openapi_paths(route: Route) -> Vec<&'static str> {
+        let fixed = |wanted: Route| -> Vec<&'static str> {
+            FIXED_PATHS
+                .iter()
+                .filter(|(_, fixed)| *fixed == wanted)
+                .map(|&(path, _)| path)
+                .collect()
+        };
+        match route {
+            Route::Asset(asset) => assets::PATHS
+                .iter()
+                .filter(|(_, named)| *named == asset)
+                .map(|&(path, _)| path)
+                .collect(),
+            Route::Health
+            | Route::OpenApi
+            | Route::SessionList
+            | Route::WebSocket
+            | Route::WsEcho => fixed(route),
+            Route::Session(_) => vec!["/sessions/{id}"],
+            Route::SessionLog(_) => vec!["/sessions/{id}/log"],
+        }
+    }
+
+    const OPENAPI_METHODS: [&str; 8] = [
+        "get", "head", "post", "put", "delete", "patch", "options", "trace",
+    ];
+
+    /// The router's paths (the dashboard's, the fixed ones, and one per
+    /// id tail) and the document's `paths` are the same set, and each
+    /// path's operations are exactly the methods its route allows.
+    #[test]
+    fn router_paths_and_the_openapi_document_agree() {
+        let document_path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+        let text = std::fs::read_to_string(document_path).expect("docs/openapi.json");
+        let document: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let documented = document["paths"].as_object().expect("paths");
+        let sample_id = "5f0a1b2c3d4e5f60718293a4";
+        let id_paths = ID_TAILS.iter().map(|(tail, _)| match *tail {
+            "" => "/sessions/{id}".to_owned(),
+            tail => format!("/sessions/{{id}}/{tail}"),
+        });
+        let router_paths: Vec<String> = assets::PATHS
+            .iter()
+            .map(|(path, _)| path.to_string())
+            .chain(FIXED_PATHS.iter().map(|(path, _)| path.to_string()))
+            .chain(id_paths)
+            .collect();
+        for template in &router_paths {
+            let concrete = template.replace("{id}", sample_id);
+            let routed = route(&concrete, true).unwrap_or_else(|_| panic!("{concrete} routes"));
+            assert!(
+                openapi_paths(routed).contains(&template.as_str()),
+                "{template} → {routed:?}"
+            );
+            let item = documented
+                .get(template.as_str())
+                .unwrap_or_else(|| panic!("docs/openapi.json has no path {template}"));
+            let mut described: Vec<String> = OPENAPI_METHODS
+                .iter()
+                .filter(|method| item.get(**method).is_some())
+                .map(|method| method.to_uppercase())
+                .collect();
+            let mut allowed: Vec<String> = routed
+                .allowed_methods()
+                .split(", ")
+                .map(str::to_owned)
+                .collect();
+            described.sort();
+            allowed.sort();
+            assert_eq!(described, allowed, "methods of {template}");
+        }
+        for template in documented.keys() {
+            assert!(
+                router_paths.contains(template),
+                "docs/openapi.json describes {template}, which no route answers"
+            );
+        }
+    }
+
+    #[test]
+    fn openapi_document_names_this_version() {
+        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"));
+        let document: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
     }
 
     #[test]
