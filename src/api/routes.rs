@@ -11,6 +11,7 @@ use crate::sessions::{parse_id, SessionError, SessionId};
 pub enum Route {
     Asset(Asset),
     Health,
+    Metrics,
     SessionList,
     Session(SessionId),
     SessionLog(SessionId),
@@ -21,7 +22,7 @@ pub enum Route {
 impl Route {
     pub(super) fn allowed_methods(self) -> &'static str {
         match self {
-            Route::Asset(_) | Route::Health => "GET, HEAD",
+            Route::Asset(_) | Route::Health | Route::Metrics => "GET, HEAD",
             Route::SessionList => "GET, HEAD, POST",
             Route::Session(_) => "GET, HEAD, POST, PUT, DELETE",
             Route::SessionLog(_) => "GET, HEAD, POST, PUT",
@@ -62,6 +63,7 @@ pub fn route(path: &str, ws_echo: bool) -> Result<Route, Response> {
     }
     match path {
         "/health" => return Ok(Route::Health),
+        "/metrics" => return Ok(Route::Metrics),
         "/sessions" | "/sessions/" => return Ok(Route::SessionList),
         "/sessions/ws" => return Ok(Route::WebSocket),
         "/ws-echo" if ws_echo => return Ok(Route::WsEcho),
@@ -98,6 +100,7 @@ mod tests {
         let routes = [
             Route::Asset(Asset::Index),
             Route::Health,
+            Route::Metrics,
             Route::SessionList,
             Route::Session(id),
             Route::SessionLog(id),
@@ -127,6 +130,7 @@ mod tests {
     #[test]
     fn routes() {
         assert!(matches!(route("/health", false), Ok(Route::Health)));
+        assert!(matches!(route("/metrics", false), Ok(Route::Metrics)));
         assert!(matches!(route("/sessions/", false), Ok(Route::SessionList)));
         assert!(matches!(route("/sessions/ws", false), Ok(Route::WebSocket)));
         assert!(route("/ws-echo", false).is_err());
