@@ -6,6 +6,8 @@ BIN := target/release/sessions-lite
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # The OTLP codec tests must not skip in `make test` (see tests/it/otlp_codec.rs).
 export SESSIONS_LITE_REQUIRE_OTLP := 1
+# Nor may the promtool check of /metrics (see tests/it/metrics.rs).
+export SESSIONS_LITE_REQUIRE_PROMTOOL := 1
 
 .PHONY: run build release test test-rust test-browser conformance check deps fuzz bench soak clean
 

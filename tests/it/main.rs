@@ -9,6 +9,7 @@ mod api;
 mod cli;
 mod export;
 mod http_engine;
+mod metrics;
 mod otlp_codec;
 mod simulation;
 mod soak;
