@@ -6,7 +6,7 @@
 
 // `deny`, not `forbid`: `client::signals` allows it, for kill(2) and
 // waitid(2) (the wrapper forwards signals to its child), and one function
-// of `process_stats`, for sysconf(3).
+// each of `process_stats`, for sysconf(3) and getrlimit(2).
 #![deny(unsafe_code)]
 
 pub mod api;
