@@ -9,6 +9,7 @@ mod exposition;
 
 use crate::http::response::Response;
 use crate::level::Level;
+use crate::limits::METRICS_BODY_BYTES_MAX;
 use crate::log_ring::LEVEL_COUNT;
 use crate::process_stats::ProcessStats;
 use crate::views::ExportHealth;
@@ -16,10 +17,6 @@ use counters::{Counters, CODE_LABELS, METHOD_LABELS};
 use exposition::{Exposition, Kind};
 
 pub const CONTENT_TYPE_PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The most bytes an answer takes, every value at its longest (a test
-/// renders that and checks): the buffer is allocated at this size once.
-pub const METRICS_BODY_BYTES_MAX: usize = 12 * 1024;
 
 /// Everything one answer shows, gathered by the route.
 pub struct Readings<'a> {
