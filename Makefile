@@ -8,6 +8,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export SESSIONS_LITE_REQUIRE_OTLP := 1
 # The OpenAPI validity test must not skip either (see tests/it/openapi.rs).
 export SESSIONS_LITE_REQUIRE_OPENAPI := 1
+# Nor may the promtool check of /metrics (see tests/it/metrics.rs).
+export SESSIONS_LITE_REQUIRE_PROMTOOL := 1
 
 .PHONY: run build release test test-rust test-browser conformance schemathesis check deps fuzz bench soak clean
 

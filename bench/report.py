@@ -525,6 +525,23 @@ def print_run(env, lines):
     lines.append("| end_reason | | %s |" % env.get("run_end_reason", "?"))
 
 
+def print_metrics(env, out_dir, lines):
+    """The cost of one GET /metrics answer (issue #15)."""
+    wrk = parse_wrk(os.path.join(out_dir, "wrk-metrics-sl.txt"))
+    if not wrk or not wrk.get("requests"):
+        return
+    cpu_s = float(env.get("cpu_metrics_sl") or 0)
+    lines.append("GET /metrics, %s sessions held, wrk -c64 (server on core 0)"
+                 % fmt_count(int(env.get("metrics_sessions") or 0)))
+    lines.append("")
+    lines.append("| what | value |")
+    lines.append("| --- | ---: |")
+    lines.append("| answers/s | %s |" % fmt_count(wrk.get("rps")))
+    lines.append("| server CPU per answer | %.1f µs |" % (cpu_s * 1e6 / wrk["requests"]))
+    lines.append("| answer body | %s bytes |" % format(int(env.get("metrics_bytes") or 0), ","))
+    lines.append("| p50 / p99 | %s / %s |" % (fmt_latency(wrk.get("p50")), fmt_p99(wrk)))
+
+
 def main(argv):
     out_dir = argv[1]
     env = read_env(os.path.join(out_dir, "results.env"))
@@ -548,6 +565,8 @@ def main(argv):
     print_export(env, export, lines)
     lines.append("")
     print_run(env, lines)
+    lines.append("")
+    print_metrics(env, out_dir, lines)
     lines.append("")
     print_targets(env, rows, figures, lines, get_round_ratios(env, out_dir), export)
     text = "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -19,6 +19,9 @@
 #   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
 #      command: end-to-end lines per second into the log, the wrapper's CPU
 #      per 1 M lines, and that every line arrived
+#   8. GET /metrics on a server holding 1,000 sessions: the server's CPU
+#      per answer and the answer's size (--metrics-only: just this, after
+#      the build)
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
 # 1,000 WebSocket clients), the binary size, and with --build-time (or
 # BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
@@ -45,12 +48,14 @@ BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
+METRICS_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only]" >&2; exit 2 ;;
+        --metrics-only) METRICS_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -74,6 +79,8 @@ EXPORT_BATCH_ENTRIES=${BENCH_EXPORT_BATCH_ENTRIES:-1000}  # --otlp-batch-entries
 EXPORT_DRAIN_S=30                # the most to wait for the exporter to catch up
 EXPORT_IDLE_PREFIX=00000000000e1d1e
 EXPORT_BURST_LINES=2000          # idle RSS: lines exported before idling
+METRICS_SESSIONS=1000
+METRICS_PREFIX=00000000000e7e75  # the /metrics run's sessions
 CLK_TCK=$(getconf CLK_TCK)
 
 OUT=$ROOT/target/bench
@@ -638,20 +645,40 @@ run_wrapper() {
     stop "$SERVER_PID"
 }
 
+# The cost of one /metrics answer (issue #15): wrk's 64 connections ask
+# for it for DURATION_S on a server holding METRICS_SESSIONS sessions (the
+# answer must not grow with them); the server's CPU over the run per
+# answer, and the answer's bytes.
+metrics_answer() {
+    say "metrics: GET /metrics with $METRICS_SESSIONS sessions, ${DURATION_S}s"
+    start_server metrics
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$METRICS_PREFIX" "$METRICS_SESSIONS"
+    curl -sf "http://$SERVER_ADDR/metrics" -o "$OUT/metrics.txt"
+    result metrics_sessions "$METRICS_SESSIONS"
+    result metrics_bytes "$(wc -c <"$OUT/metrics.txt")"
+    run_wrk metrics sl "$SERVER_PID" "http://$SERVER_ADDR/metrics"
+    stop "$SERVER_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
-if [ "$EXPORT_ONLY" = 0 ]; then
-    http_scenarios
-    rings_memory
-    idle_connections
-    websocket_clients
-    run_wrapper
+if [ "$METRICS_ONLY" = 1 ]; then
+    metrics_answer
+else
+    if [ "$EXPORT_ONLY" = 0 ]; then
+        http_scenarios
+        rings_memory
+        idle_connections
+        websocket_clients
+        run_wrapper
+        metrics_answer
+    fi
+    export_scenarios
 fi
-export_scenarios
 result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 say "results"
 python3 "$BENCH/report.py" "$OUT"

@@ -142,6 +142,9 @@ pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
 /// written there so that the page is not copied behind it (a head that does
 /// not fit is written the usual way, and the page copied).
 pub const RESPONSE_HEAD_ROOM_BYTES: usize = 512;
+/// A `/metrics` answer's body, every value at its longest (a test in
+/// `metrics/` renders that): its buffer is allocated at this size once.
+pub const METRICS_BODY_BYTES_MAX: usize = 12 * 1024;
 /// An idle connection keeps at most this much output buffer capacity.
 pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
 /// An idle connection keeps at most this much input buffer capacity.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need and is missing: Debian packages (curl,
-# chromium, iproute2 for `ss`), the browser tests' node modules
-# (playwright-core only; never a downloaded browser) and the Python venv
-# with opentelemetry-proto (the test collector's schema), Schemathesis and
-# openapi-spec-validator; nothing else.
+# chromium, iproute2 for `ss`, prometheus for `promtool`), the browser
+# tests' node modules (playwright-core only; never a downloaded browser)
+# and the Python venv with opentelemetry-proto (the test collector's
+# schema), Schemathesis and openapi-spec-validator; nothing else.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v curl >/dev/null || need+=(curl)
 # ss shows a listening socket's backlog and queue (the listen backlog tests).
 command -v ss >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
+# promtool checks a live /metrics answer (tests/it/metrics.rs).
+command -v promtool >/dev/null || need+=(prometheus)
 command -v node >/dev/null || need+=(nodejs npm)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

@@ -39,13 +39,20 @@ pub(super) fn append_entries(
     entries: Vec<IngestedEntry>,
     now_ms: u64,
 ) -> Result<u64, Response> {
-    let session = app
-        .sessions
-        .active_mut(&id, now_ms)
-        .map_err(|error| session_error(&error))?;
+    let session = match app.sessions.active_mut(&id, now_ms) {
+        Ok(session) => session,
+        Err(error) => {
+            let counters = &mut app.counters;
+            entries
+                .iter()
+                .for_each(|entry| counters.refuse(entry.level, 1));
+            return Err(session_error(&error));
+        }
+    };
     for entry in &entries {
         let timestamp_ms = entry.timestamp_ms.unwrap_or(now_ms);
-        session.log.push(
+        session.log.push_tallied(
+            &mut app.counters.log,
             timestamp_ms,
             entry.level,
             entry.truncated,
@@ -73,11 +80,15 @@ pub fn append_text_lines(
     let mut count = 0u64;
     match app.sessions.active_mut(&id, now_ms) {
         Ok(session) => produce(&mut |line, truncated| {
-            session.log.push(now_ms, Level::Info, truncated, line, None);
+            let tally = &mut app.counters.log;
+            session
+                .log
+                .push_tallied(tally, now_ms, Level::Info, truncated, line, None);
             count += 1;
         }),
         Err(error) => {
             produce(&mut |_, _| count += 1);
+            app.counters.refuse(Level::Info, count);
             if count > 0 {
                 return Err(session_error(&error));
             }

@@ -36,6 +36,8 @@ use crate::http::head::{Method, RequestHead};
 use crate::http::response::Response;
 use crate::level::Level;
 use crate::limits::*;
+use crate::metrics::{self, counters::Counters};
+use crate::process_stats::ProcessClock;
 use crate::sessions::{SessionError, SessionId, SessionTable, TableConfig};
 use crate::views;
 use crate::ws_deflate::Deflate;
@@ -82,6 +84,10 @@ pub struct App {
     pub created_sessions: Vec<SessionId>,
     /// The OTLP exporter's figures for `/health`, kept by the exporter.
     pub export: Option<views::ExportHealth>,
+    /// What `/metrics` counts, bumped where each event happens.
+    pub counters: Counters,
+    /// The kernel's tick and page sizes and the process start, read once.
+    process_clock: ProcessClock,
     /// The `Host` names this server answers to (lowercase, no port).
     host_names: Vec<String>,
 }
@@ -114,6 +120,8 @@ impl App {
             changed_sessions: Vec::new(),
             created_sessions: Vec::new(),
             export: None,
+            counters: Counters::default(),
+            process_clock: ProcessClock::read(),
             host_names,
         }
     }
@@ -122,7 +130,10 @@ impl App {
     pub fn server_log(&mut self, level: Level, message: &str, now_ms: u64) {
         let server_id = self.sessions.server_id();
         if let Ok(session) = self.sessions.active_mut(&server_id, now_ms) {
-            session.log.push(now_ms, level, false, message, None);
+            let tally = &mut self.counters.log;
+            session
+                .log
+                .push_tallied(tally, now_ms, level, false, message, None);
             self.mark_changed(server_id);
         }
     }
@@ -205,6 +216,7 @@ pub fn finish(
         (Route::Asset(asset), _) => Ok(assets::respond(asset, app.config.www_dir.as_deref(), head)),
         (Route::Health, _) => Ok(health(app, now_ms)),
         (Route::OpenApi, _) => Ok(assets::respond(assets::Asset::OpenApi, None, head)),
+        (Route::Metrics, _) => Ok(metrics_answer(app)),
         (Route::SessionList, Method::Post) => create_session(app, body, now_ms),
         (Route::SessionList, _) => list_sessions(app, query),
         (Route::Session(id), Method::Post) => upsert_session(app, id, body, now_ms),
@@ -232,6 +244,20 @@ fn health(app: &App, now_ms: u64) -> Response {
         export: app.export.as_ref(),
     });
     Response::json(200, body)
+}
+
+fn metrics_answer(app: &App) -> Response {
+    let held = app.counters.log.bytes_added - app.counters.log.bytes_evicted;
+    metrics::answer(&metrics::Readings {
+        version: VERSION,
+        counters: &app.counters,
+        sessions_active: app.sessions.active_count(),
+        sessions_ended: app.sessions.ended_count(),
+        log_bytes_held: held.saturating_sub(app.sessions.log_bytes_released()),
+        connections_open: app.connection_count,
+        export: app.export.as_ref(),
+        process: app.process_clock.stats(),
+    })
 }
 
 /// Logs the answer to the server's own session when it refuses something.

@@ -13,6 +13,8 @@ pub enum Route {
     Health,
     /// The OpenAPI document of this binary, `docs/openapi.json`.
     OpenApi,
+    /// Prometheus metrics (`src/metrics/`).
+    Metrics,
     SessionList,
     Session(SessionId),
     SessionLog(SessionId),
@@ -23,7 +25,7 @@ pub enum Route {
 impl Route {
     pub(super) fn allowed_methods(self) -> &'static str {
         match self {
-            Route::Asset(_) | Route::Health | Route::OpenApi => "GET, HEAD",
+            Route::Asset(_) | Route::Health | Route::OpenApi | Route::Metrics => "GET, HEAD",
             Route::SessionList => "GET, HEAD, POST",
             Route::Session(_) => "GET, HEAD, POST, PUT, DELETE",
             Route::SessionLog(_) => "GET, HEAD, POST, PUT",
@@ -82,8 +84,9 @@ pub fn route(path: &str, ws_echo: bool) -> Result<Route, Response> {
 
 /// Paths without an id, as `route` matches them (after the dashboard's,
 /// `assets::PATHS`). `/ws-echo` only with `--ws-echo`.
-pub(super) const FIXED_PATHS: [(&str, Route); 6] = [
+pub(super) const FIXED_PATHS: [(&str, Route); 7] = [
     ("/health", Route::Health),
+    ("/metrics", Route::Metrics),
     ("/openapi.json", Route::OpenApi),
     ("/sessions", Route::SessionList),
     ("/sessions/", Route::SessionList),
@@ -113,6 +116,7 @@ mod tests {
             Route::Asset(Asset::Index),
             Route::Health,
             Route::OpenApi,
+            Route::Metrics,
             Route::SessionList,
             Route::Session(id),
             Route::SessionLog(id),
@@ -158,6 +162,7 @@ mod tests {
                 .collect(),
             Route::Health
             | Route::OpenApi
+            | Route::Metrics
             | Route::SessionList
             | Route::WebSocket
             | Route::WsEcho => fixed(route),
@@ -233,6 +238,7 @@ mod tests {
     #[test]
     fn routes() {
         assert!(matches!(route("/health", false), Ok(Route::Health)));
+        assert!(matches!(route("/metrics", false), Ok(Route::Metrics)));
         assert!(matches!(route("/sessions/", false), Ok(Route::SessionList)));
         assert!(matches!(route("/sessions/ws", false), Ok(Route::WebSocket)));
         assert!(route("/ws-echo", false).is_err());

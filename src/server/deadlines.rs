@@ -38,6 +38,7 @@ impl Server {
                 let message = format!("request head not complete within {HEAD_TIMEOUT_MS} ms");
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
+                self.app.counters.count_answer(None, 408);
                 conn.input.clear();
                 conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
@@ -50,6 +51,7 @@ impl Server {
                 );
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
+                self.app.counters.count_answer(Some(body.head.method), 408);
                 conn.input.clear();
                 conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)

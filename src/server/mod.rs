@@ -259,6 +259,7 @@ impl Server {
             // Accepted and closed at once: the client learns at once, and
             // the kernel's backlog does not fill with connections we won't
             // serve.
+            self.app.counters.connections_refused_max += 1;
             drop(stream);
             return;
         }
@@ -333,8 +334,10 @@ impl Server {
         }
         if let ConnState::WebSocket(ws) = &conn.state {
             ws.on_closed(&mut self.app, now_ms);
+            self.app.counters.websocket_clients -= 1;
         }
         if let ConnState::LongPoll(parked) = &conn.state {
+            self.app.counters.long_polls_parked -= 1;
             let watcher = Watcher::new(WatcherKind::LongPoll, slot, conn.serial);
             self.watchers.unwatch(&parked.session_id, watcher);
         }
@@ -352,8 +355,9 @@ impl Server {
             } => self.on_conn_timer(slot, serial, at_ms, now_ms),
             TimerKey::WsPush { due_ms } => {
                 self.prune_watchers();
-                self.ws_hub
-                    .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.revisit);
+                self.app.counters.list_pushes_stale +=
+                    self.ws_hub
+                        .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.revisit);
                 // The next push is due one interval after this one was due,
                 // not after it ran, so lateness does not add up; a push
                 // missed altogether (a long stall) is skipped, not doubled.

@@ -140,7 +140,7 @@ impl Server {
                     conn.last_activity_ms = now_ms;
                     if from_push {
                         if let ConnState::WebSocket(ws) = &mut conn.state {
-                            ws.push_written(count);
+                            self.app.counters.list_pushes_sent += u64::from(ws.push_written(count));
                         }
                     } else {
                         conn.output_sent += count;

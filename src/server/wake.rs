@@ -4,6 +4,7 @@
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
+use crate::http::head::Method;
 use crate::sessions::SessionId;
 use crate::watchers::{Wake, Watcher, WatcherKind};
 use crate::ws_hub::client_mut;
@@ -26,8 +27,9 @@ impl Server {
         }
         debug_assert!(self.watchers.is_empty(), "a wake started a watch");
         self.watchers = watchers;
-        self.ws_hub
-            .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
+        self.app.counters.list_pushes_stale +=
+            self.ws_hub
+                .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
     }
 
     /// Wakes one watcher of `session`.
@@ -100,6 +102,11 @@ impl Server {
         let mut response = api::read_log(&self.app, &parked.session_id, &parked.query);
         response.close |= parked.close_after;
         let head_only = parked.head_only;
+        self.app.counters.long_polls_parked -= 1;
+        let method = if head_only { Method::Head } else { Method::Get };
+        self.app
+            .counters
+            .count_answer(Some(method), response.status);
         conn.state = ConnState::ReadingHead;
         conn.queue(response, head_only, now_ms);
         // Pipelined requests may wait behind it, and the answer must go out.

@@ -10,6 +10,7 @@ mod cli;
 mod export;
 mod http_engine;
 mod openapi;
+mod metrics;
 mod otlp_codec;
 mod simulation;
 mod soak;
