@@ -23,6 +23,8 @@ pub mod outbound;
 pub mod request_body;
 pub mod server;
 pub mod sessions;
+pub mod sse;
+pub mod sse_stream;
 pub mod time;
 pub mod timer_wheel;
 pub mod verdict;

@@ -14,6 +14,8 @@ pub enum Route {
     SessionList,
     Session(SessionId),
     SessionLog(SessionId),
+    /// `GET /sessions/events`: the session list as Server-Sent Events.
+    SessionEvents,
     WebSocket,
     WsEcho,
 }
@@ -21,7 +23,7 @@ pub enum Route {
 impl Route {
     pub(super) fn allowed_methods(self) -> &'static str {
         match self {
-            Route::Asset(_) | Route::Health => "GET, HEAD",
+            Route::Asset(_) | Route::Health | Route::SessionEvents => "GET, HEAD",
             Route::SessionList => "GET, HEAD, POST",
             Route::Session(_) => "GET, HEAD, POST, PUT, DELETE",
             Route::SessionLog(_) => "GET, HEAD, POST, PUT",
@@ -64,6 +66,7 @@ pub fn route(path: &str, ws_echo: bool) -> Result<Route, Response> {
         "/health" => return Ok(Route::Health),
         "/sessions" | "/sessions/" => return Ok(Route::SessionList),
         "/sessions/ws" => return Ok(Route::WebSocket),
+        "/sessions/events" => return Ok(Route::SessionEvents),
         "/ws-echo" if ws_echo => return Ok(Route::WsEcho),
         _ => {}
     }
@@ -101,6 +104,7 @@ mod tests {
             Route::SessionList,
             Route::Session(id),
             Route::SessionLog(id),
+            Route::SessionEvents,
             Route::WebSocket,
             Route::WsEcho,
         ];
@@ -129,6 +133,10 @@ mod tests {
         assert!(matches!(route("/health", false), Ok(Route::Health)));
         assert!(matches!(route("/sessions/", false), Ok(Route::SessionList)));
         assert!(matches!(route("/sessions/ws", false), Ok(Route::WebSocket)));
+        assert!(matches!(
+            route("/sessions/events", false),
+            Ok(Route::SessionEvents)
+        ));
         assert!(route("/ws-echo", false).is_err());
         assert!(matches!(
             route("/sessions/5F0A1B2C3D4E5F60718293A4/log", false),

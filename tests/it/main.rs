@@ -12,5 +12,6 @@ mod http_engine;
 mod otlp_codec;
 mod simulation;
 mod soak;
+mod sse;
 mod ws;
 mod ws_deflate;
