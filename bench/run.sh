@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--sse-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -16,6 +16,9 @@
 #      BENCH_EXPORT_ROUNDS times; the exporter's CPU per 1 M entries; idle
 #      RSS after a burst, export off and on (--export-only: just these,
 #      after the build)
+#   8. 1,000 SSE followers of 10 busy sessions (bench/sse_followers.py):
+#      entries delivered per server CPU-second, and RSS (--sse-only: just
+#      this, after the build)
 #   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
 #      command: end-to-end lines per second into the log, the wrapper's CPU
 #      per 1 M lines, and that every line arrived
@@ -45,12 +48,14 @@ BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
+SSE_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only]" >&2; exit 2 ;;
+        --sse-only) SSE_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--sse-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -638,17 +643,43 @@ run_wrapper() {
     stop "$SERVER_PID"
 }
 
+# ---------------------------------------------------------------- SSE
+
+SSE_FOLLOWERS=1000
+SSE_SESSIONS=10
+SSE_LINES=20          # lines appended to each session per round
+SSE_ROUND_MS=100      # so 2,000 entries/s, each delivered to 100 followers
+sse_followers() {
+    say "SSE: $SSE_FOLLOWERS followers of $SSE_SESSIONS sessions, $SSE_LINES lines each per $SSE_ROUND_MS ms"
+    start_server sse
+    result sse_followers "$SSE_FOLLOWERS"
+    result sse_sessions "$SSE_SESSIONS"
+    timeout $((DURATION_S + 120)) taskset -c "$CLIENT_CORE" python3 "$BENCH/sse_followers.py" \
+        "$SERVER_ADDR" "$SSE_SESSIONS" "$SSE_FOLLOWERS" "$DURATION_S" "$SSE_LINES" "$SSE_ROUND_MS" \
+        "$SERVER_PID" "$CLK_TCK" >"$OUT/sse.out" 2>&1 || echo "bench: warning: the SSE leg failed" >&2
+    grep -E '^sse_[a-z_]+=' "$OUT/sse.out" >>"$RESULTS" || true
+    grep -E 'delivered|cpu' "$OUT/sse.out" >&2 || true
+    stop "$SERVER_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
+if [ "$SSE_ONLY" = 1 ]; then
+    sse_followers
+    say "results"
+    python3 "$BENCH/report.py" --sse-only "$OUT"
+    exit 0
+fi
 if [ "$EXPORT_ONLY" = 0 ]; then
     http_scenarios
     rings_memory
     idle_connections
     websocket_clients
+    sse_followers
     run_wrapper
 fi
 export_scenarios
