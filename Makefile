@@ -33,7 +33,7 @@ test-rust:
 	$(CARGO) test --all-targets
 
 test-browser: build
-	cd tests/browser && SESSIONS_LITE_BIN=$(CURDIR)/target/debug/sessions-lite timeout 600 node --test --test-concurrency=1 dashboard.test.mjs
+	cd tests/browser && SESSIONS_LITE_BIN=$(CURDIR)/target/debug/sessions-lite timeout 600 node --test --test-concurrency=1 dashboard.test.mjs eventsource.test.mjs
 
 conformance: build
 	timeout 300 ./tests/conformance.sh

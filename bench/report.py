@@ -237,6 +237,25 @@ def print_memory(env, figures, lines):
                  % ("not measured (BENCH_BUILD_TIME=1)" if build is None else "%.1f s" % build))
 
 
+def print_sse(env, lines):
+    if "sse_delivered" not in env:
+        return
+    delivered, expected = number(env, "sse_delivered"), number(env, "sse_expected")
+    before, after = number(env, "sse_rss_before_kib"), number(env, "sse_rss_kib")
+    lines.append("")
+    lines.append("| SSE: %s followers of %s busy sessions | figure |"
+                 % (env.get("sse_followers"), env.get("sse_sessions")))
+    lines.append("| --- | ---: |")
+    lines.append("| entries appended / delivered (of those due) | %s / %s (%s) |"
+                 % (env.get("sse_appended"), env.get("sse_delivered"),
+                    "n/a" if not expected else "%.1f %%" % (100.0 * delivered / expected)))
+    lines.append("| server CPU over %s s | %s s |" % (env.get("sse_secs"), env.get("sse_server_cpu_s")))
+    lines.append("| entries delivered per server CPU-second | %s |"
+                 % fmt_count(number(env, "sse_delivered_per_cpu_s")))
+    lines.append("| RSS with the followers (delta) | %s (%s) |"
+                 % (fmt_mib(mib(after)), fmt_mib(None if before is None or after is None else mib(after - before))))
+
+
 def print_ws(env, lines):
     if env.get("ws_skipped"):
         lines.append("WebSocket: skipped: %s" % env["ws_skipped"])
@@ -543,6 +562,11 @@ def print_metrics(env, out_dir, lines):
 
 
 def main(argv):
+    if argv[1] == "--sse-only":
+        lines = []
+        print_sse(read_env(os.path.join(argv[2], "results.env")), lines)
+        print("\n".join(lines))
+        return
     out_dir = argv[1]
     env = read_env(os.path.join(out_dir, "results.env"))
     rows = http_rows(env, out_dir)
@@ -558,6 +582,7 @@ def main(argv):
     print_http(rows, lines)
     lines.append("")
     print_ws(env, lines)
+    print_sse(env, lines)
     lines.append("")
     print_memory(env, figures, lines)
     lines.append("")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -19,7 +19,10 @@
 #   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
 #      command: end-to-end lines per second into the log, the wrapper's CPU
 #      per 1 M lines, and that every line arrived
-#   8. GET /metrics on a server holding 1,000 sessions: the server's CPU
+#   8. 1,000 SSE followers of 10 busy sessions (bench/sse_followers.py):
+#      entries delivered per server CPU-second, and RSS (--sse-only: just
+#      this, after the build)
+#   9. GET /metrics on a server holding 1,000 sessions: the server's CPU
 #      per answer and the answer's size (--metrics-only: just this, after
 #      the build)
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
@@ -49,13 +52,15 @@ PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
 METRICS_ONLY=0
+SSE_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
         --metrics-only) METRICS_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only]" >&2; exit 2 ;;
+        --sse-only) SSE_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -660,12 +665,37 @@ metrics_answer() {
     stop "$SERVER_PID"
 }
 
+# ---------------------------------------------------------------- SSE
+
+SSE_FOLLOWERS=1000
+SSE_SESSIONS=10
+SSE_LINES=20          # lines appended to each session per round
+SSE_ROUND_MS=100      # so 2,000 entries/s, each delivered to 100 followers
+sse_followers() {
+    say "SSE: $SSE_FOLLOWERS followers of $SSE_SESSIONS sessions, $SSE_LINES lines each per $SSE_ROUND_MS ms"
+    start_server sse
+    result sse_followers "$SSE_FOLLOWERS"
+    result sse_sessions "$SSE_SESSIONS"
+    timeout $((DURATION_S + 120)) taskset -c "$CLIENT_CORE" python3 "$BENCH/sse_followers.py" \
+        "$SERVER_ADDR" "$SSE_SESSIONS" "$SSE_FOLLOWERS" "$DURATION_S" "$SSE_LINES" "$SSE_ROUND_MS" \
+        "$SERVER_PID" "$CLK_TCK" >"$OUT/sse.out" 2>&1 || echo "bench: warning: the SSE leg failed" >&2
+    grep -E '^sse_[a-z_]+=' "$OUT/sse.out" >>"$RESULTS" || true
+    grep -E 'delivered|cpu' "$OUT/sse.out" >&2 || true
+    stop "$SERVER_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
+if [ "$SSE_ONLY" = 1 ]; then
+    sse_followers
+    say "results"
+    python3 "$BENCH/report.py" --sse-only "$OUT"
+    exit 0
+fi
 if [ "$METRICS_ONLY" = 1 ]; then
     metrics_answer
 else
@@ -674,6 +704,7 @@ else
         rings_memory
         idle_connections
         websocket_clients
+        sse_followers
         run_wrapper
         metrics_answer
     fi

@@ -26,6 +26,8 @@ pub mod process_stats;
 pub mod request_body;
 pub mod server;
 pub mod sessions;
+pub mod sse;
+pub mod sse_stream;
 pub mod time;
 pub mod timer_wheel;
 pub mod verdict;

@@ -232,6 +232,64 @@ pub fn write_log_message<'a>(
     out.extend_from_slice(b"{\"type\":\"log\",\"session\":\"");
     out.extend_from_slice(&id_hex(session_id));
     out.extend_from_slice(b"\",\"entries\":[");
+    let count = write_entries_within(out, entries, end_max, closing_bytes);
+    out.extend_from_slice(b"],\"cursor\":");
+    write_decimal(out, start + count as u64);
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(out, dropped);
+    out.push(b'}');
+    count
+}
+
+/// Appends a log page, `{"entries":[...],"cursor":C,"dropped":D,"more":M,
+/// "total":T}` (the body of `GET /sessions/{id}/log`, without its
+/// newline), with the entries from `start` on that fit in `bytes_max`
+/// bytes, and at least one: measured by rendering, as `write_log_message`
+/// does. `next` is the log's next cursor (for `more`). Returns how many
+/// went in.
+pub fn write_log_page_within<'a>(
+    out: &mut Vec<u8>,
+    start: u64,
+    entries: impl Iterator<Item = RawEntry<'a>>,
+    end: &PageEnd,
+    next: u64,
+    bytes_max: usize,
+) -> usize {
+    let end_max = out.len().saturating_add(bytes_max);
+    // `],"cursor":C,"dropped":D,"more":false,"total":T}` after `count`.
+    let closing_bytes = |count: usize| {
+        b"],\"cursor\":,\"dropped\":,\"more\":false,\"total\":}".len()
+            + decimal_len(start + count as u64)
+            + decimal_len(end.dropped)
+            + decimal_len(end.total as u64)
+    };
+    out.extend_from_slice(b"{\"entries\":[");
+    let count = write_entries_within(out, entries, end_max, closing_bytes);
+    out.push(b']');
+    let cursor = start + count as u64;
+    let page_end = PageEnd {
+        cursor,
+        more: cursor < next,
+        ..*end
+    };
+    write_page_end(out, &page_end);
+    // `write_page_end` closes a body with a newline; a page here is a
+    // field value, one line.
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    count
+}
+
+/// Appends entries, comma-separated, while they and `closing_bytes(count)`
+/// after them stay within `end_max` (an absolute length of `out`), and at
+/// least one. Returns how many went in.
+fn write_entries_within<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = RawEntry<'a>>,
+    end_max: usize,
+    closing_bytes: impl Fn(usize) -> usize,
+) -> usize {
     let mut seconds = SecondCache::default();
     let mut count = 0;
     for entry in entries {
@@ -246,11 +304,6 @@ pub fn write_log_message<'a>(
         }
         count += 1;
     }
-    out.extend_from_slice(b"],\"cursor\":");
-    write_decimal(out, start + count as u64);
-    out.extend_from_slice(b",\"dropped\":");
-    write_decimal(out, dropped);
-    out.push(b'}');
     count
 }
 

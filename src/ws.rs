@@ -710,6 +710,11 @@ impl ListPush {
         }
     }
 
+    /// The message's JSON, which SSE list streams send too (`sse_stream.rs`).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// The whole frame, plain or compressed (RSV1 set).
     pub fn frame(&mut self, compressed: bool) -> Rc<Vec<u8>> {
         let payload = &self.payload;

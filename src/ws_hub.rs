@@ -60,12 +60,14 @@ impl WsHub {
     }
 
     /// Every `--ws-interval-ms`: the list is built and framed once and
-    /// handed to every client (none: nothing is built). Returns the older
-    /// pushes it replaced before they started (stale).
+    /// handed to every client (none: nothing is built). `push` is the
+    /// tick's list, shared with SSE list streams: built here if not yet.
+    /// Returns the older pushes it replaced before they started (stale).
     pub fn on_push_tick(
         &mut self,
         conns: &mut [Option<Conn>],
         app: &App,
+        push: &mut Option<ListPush>,
         now_ms: u64,
         revisit: &mut Vec<usize>,
     ) -> u64 {
@@ -75,8 +77,8 @@ impl WsHub {
         if self.clients.is_empty() {
             return 0;
         }
-        let mut push = ListPush::new(app, now_ms);
-        hand_out(&self.clients, &mut push, now_ms, app, conns, revisit)
+        let push = push.get_or_insert_with(|| ListPush::new(app, now_ms));
+        hand_out(&self.clients, push, now_ms, app, conns, revisit)
     }
 }
 

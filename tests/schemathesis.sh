@@ -45,7 +45,9 @@ fi
 
 if [[ -z "$port" ]]; then
     bin="${SESSIONS_LITE_BIN:-target/debug/sessions-lite}"
-    coproc SERVER { exec "$bin" --listen 127.0.0.1:0; }
+    # Event streams end by themselves after a second, so that a checked
+    # stream answer ends (it is resumed with Last-Event-ID by real clients).
+    coproc SERVER { exec "$bin" --listen 127.0.0.1:0 --sse-lifetime-ms 1000; }
     server_pid=$SERVER_PID
     trap 'kill "$server_pid" 2>/dev/null || true' EXIT
     line=""

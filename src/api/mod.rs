@@ -8,6 +8,7 @@
 //! (411/413).
 
 mod body_plan;
+mod event_stream;
 mod guards;
 mod log_read;
 mod log_write;
@@ -15,6 +16,7 @@ mod routes;
 mod session_routes;
 mod upgrade;
 
+pub use event_stream::{StreamStart, StreamTopic};
 pub use log_read::{
     parked_read_ready, parse_log_query, read_log, LogPosition, LogQuery, ParkedRead,
 };
@@ -23,6 +25,7 @@ pub use routes::{route, split_target, Route};
 pub use session_routes::random_id;
 
 use body_plan::{plan_json_body, plan_log_append};
+use event_stream::{plan_list_stream, plan_log_stream, wants_log_stream};
 use log_read::read_log_or_park;
 use log_write::append_json;
 use session_routes::{
@@ -61,6 +64,8 @@ pub enum Plan {
         /// permessage-deflate, when the client offered it acceptably.
         deflate: Option<Deflate>,
     },
+    /// Send the head of a Server-Sent Events stream and start it.
+    EventStream(StreamStart),
 }
 
 /// What `finish` produced.
@@ -171,7 +176,7 @@ fn plan_checked(app: &App, head: &RequestHead) -> Result<Plan, Response> {
             "Host is not a name of this server (add it with --allow-host)",
         ));
     }
-    let (path, _) = split_target(&head.target);
+    let (path, query) = split_target(&head.target);
     let route = route(path, app.config.ws_echo)?;
     if !route.allows(head.method) {
         return Err(Response::error(405, "method not allowed on this route")
@@ -195,6 +200,10 @@ fn plan_checked(app: &App, head: &RequestHead) -> Result<Plan, Response> {
     match route {
         Route::WebSocket | Route::WsEcho => plan_upgrade(app, head, route),
         Route::SessionLog(id) if head.method.is_write() => plan_log_append(app, head, id),
+        Route::SessionLog(id) if wants_log_stream(head, query) => {
+            plan_log_stream(app, head, id, query).map(Plan::EventStream)
+        }
+        Route::SessionEvents => plan_list_stream(head, query).map(Plan::EventStream),
         _ if head.method.is_write() => plan_json_body(head, route),
         _ => Ok(Plan::Buffer {
             route,
@@ -230,6 +239,8 @@ pub fn finish(
         (Route::WebSocket | Route::WsEcho, _) => {
             Err(Response::error(400, "this route needs a WebSocket upgrade"))
         }
+        // Planned as a stream, never read as a body.
+        (Route::SessionEvents, _) => Err(Response::error(400, "this route is a stream")),
     };
     Outcome::Answer(result.unwrap_or_else(|response| response))
 }

@@ -18,6 +18,8 @@ pub enum Route {
     SessionList,
     Session(SessionId),
     SessionLog(SessionId),
+    /// `GET /sessions/events`: the session list as Server-Sent Events.
+    SessionEvents,
     WebSocket,
     WsEcho,
 }
@@ -25,7 +27,11 @@ pub enum Route {
 impl Route {
     pub(super) fn allowed_methods(self) -> &'static str {
         match self {
-            Route::Asset(_) | Route::Health | Route::OpenApi | Route::Metrics => "GET, HEAD",
+            Route::Asset(_)
+            | Route::Health
+            | Route::OpenApi
+            | Route::Metrics
+            | Route::SessionEvents => "GET, HEAD",
             Route::SessionList => "GET, HEAD, POST",
             Route::Session(_) => "GET, HEAD, POST, PUT, DELETE",
             Route::SessionLog(_) => "GET, HEAD, POST, PUT",
@@ -84,13 +90,14 @@ pub fn route(path: &str, ws_echo: bool) -> Result<Route, Response> {
 
 /// Paths without an id, as `route` matches them (after the dashboard's,
 /// `assets::PATHS`). `/ws-echo` only with `--ws-echo`.
-pub(super) const FIXED_PATHS: [(&str, Route); 7] = [
+pub(super) const FIXED_PATHS: [(&str, Route); 8] = [
     ("/health", Route::Health),
     ("/metrics", Route::Metrics),
     ("/openapi.json", Route::OpenApi),
     ("/sessions", Route::SessionList),
     ("/sessions/", Route::SessionList),
     ("/sessions/ws", Route::WebSocket),
+    ("/sessions/events", Route::SessionEvents),
     ("/ws-echo", Route::WsEcho),
 ];
 
@@ -120,6 +127,7 @@ mod tests {
             Route::SessionList,
             Route::Session(id),
             Route::SessionLog(id),
+            Route::SessionEvents,
             Route::WebSocket,
             Route::WsEcho,
         ];
@@ -163,6 +171,7 @@ mod tests {
             Route::Health
             | Route::OpenApi
             | Route::Metrics
+            | Route::SessionEvents
             | Route::SessionList
             | Route::WebSocket
             | Route::WsEcho => fixed(route),
@@ -241,6 +250,10 @@ mod tests {
         assert!(matches!(route("/metrics", false), Ok(Route::Metrics)));
         assert!(matches!(route("/sessions/", false), Ok(Route::SessionList)));
         assert!(matches!(route("/sessions/ws", false), Ok(Route::WebSocket)));
+        assert!(matches!(
+            route("/sessions/events", false),
+            Ok(Route::SessionEvents)
+        ));
         assert!(route("/ws-echo", false).is_err());
         assert!(matches!(
             route("/sessions/5F0A1B2C3D4E5F60718293A4/log", false),

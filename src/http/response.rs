@@ -200,7 +200,7 @@ thread_local! {
 }
 
 /// Appends `Date: <IMF-fixdate>\r\n` for `now_ms`.
-fn write_date(out: &mut Vec<u8>, now_ms: u64) {
+pub fn write_date(out: &mut Vec<u8>, now_ms: u64) {
     DATE.with(|cache| {
         let mut cache = cache.borrow_mut();
         let second = now_ms / 1000;

@@ -68,6 +68,17 @@ impl Server {
                 }
                 self.write_out(slot, conn, now_ms)
             }
+            ConnState::EventStream(stream) => {
+                let unsent = conn.output.len() - conn.output_sent + stream.shared_unsent_bytes();
+                if unsent > 0 && now_ms >= conn.last_activity_ms + WRITE_STALL_TIMEOUT_MS {
+                    self.note_stalled_stream(conn, now_ms);
+                    return Verdict::Close;
+                }
+                if stream.on_deadline(&mut conn.output, unsent, now_ms) == Verdict::Close {
+                    return Verdict::Close;
+                }
+                self.write_out(slot, conn, now_ms)
+            }
             // Idle keep-alive, or a reader that stopped reading: close.
             ConnState::ReadingHead | ConnState::Closing => Verdict::Close,
         }

@@ -39,7 +39,7 @@ impl Server {
                     }
                     return verdict;
                 }
-                ConnState::LongPoll(_) | ConnState::Closing => false,
+                ConnState::LongPoll(_) | ConnState::EventStream(_) | ConnState::Closing => false,
             };
             if !progressed {
                 return Verdict::Keep;
@@ -104,6 +104,9 @@ impl Server {
                     .join(slot, conn.serial, &mut ws, &mut self.app, now_ms);
                 conn.state = ConnState::WebSocket(ws);
                 return;
+            }
+            Plan::EventStream(start) => {
+                return self.start_event_stream(slot, conn, start, head.keep_alive, now_ms);
             }
             Plan::Buffer { route, .. } if head.framing == BodyFraming::None => {
                 // Nothing to read (every GET): answer now, without a

@@ -1,6 +1,8 @@
 //! Waking what waits on a session (`watchers.rs`): parked long-polls are
-//! answered, WebSocket followers read their log on their next write.
+//! answered, WebSocket followers and SSE log streams read their log on
+//! their next write.
 
+use super::event_streams::stream_mut;
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
@@ -15,6 +17,7 @@ impl Server {
     /// that stop waiting are forgotten. Then clients that joined the
     /// WebSocket this turn get their first list.
     pub(super) fn wake_changed_sessions(&mut self, now_ms: u64) {
+        self.hand_out_joined_lists(now_ms);
         if self.app.changed_sessions.is_empty() {
             return;
         }
@@ -45,6 +48,14 @@ impl Server {
                 }
                 _ => false,
             },
+            WatcherKind::SseFollow => match stream_mut(&mut self.conns, slot, serial) {
+                Some(stream) if stream.follows(session) => {
+                    stream.mark_due();
+                    self.revisit.push(slot);
+                    true
+                }
+                _ => false,
+            },
             WatcherKind::Export => match &mut self.exporter {
                 Some(exporter) => {
                     exporter.note_changed(*session, now_ms);
@@ -68,6 +79,8 @@ impl Server {
         self.watchers.prune(|session, watcher| match watcher.kind {
             WatcherKind::WsFollow => client_mut(conns, watcher.slot, watcher.serial)
                 .is_some_and(|ws| ws.follows(session)),
+            WatcherKind::SseFollow => stream_mut(conns, watcher.slot, watcher.serial)
+                .is_some_and(|stream| stream.follows(session)),
             WatcherKind::LongPoll | WatcherKind::Export => true,
         });
     }

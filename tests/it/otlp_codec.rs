@@ -172,7 +172,8 @@ fn records_and_expected(metadata: &Map<String, Value>) -> (Vec<Record<'_>>, Vec<
         base,
         Record {
             level: Level::Warn,
-            body: "quotes \" and \\ and \u{1}\u{1f}\t\r\n, U+2028 \u{2028}, \u{fffd}, é, 😀".as_bytes(),
+            body: "quotes \" and \\ and \u{1}\u{1f}\t\r\n, U+2028 \u{2028}, \u{fffd}, é, 😀"
+                .as_bytes(),
             event: entry(
                 1,
                 Some(
