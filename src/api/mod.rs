@@ -180,7 +180,7 @@ fn plan_checked(app: &App, head: &RequestHead) -> Result<Plan, Response> {
     let route = route(path, app.config.ws_echo)?;
     if !route.allows(head.method) {
         return Err(Response::error(405, "method not allowed on this route")
-            .with_header("Allow", route.allowed_methods().to_owned()));
+            .with_header("Allow", route.allowed_methods()));
     }
     if head.method.is_write() {
         if !app.token_ok(head) {

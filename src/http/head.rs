@@ -36,6 +36,18 @@ impl Method {
         }
     }
 
+    /// The method's name as sent (`Other` has none of its own).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other => "OTHER",
+        }
+    }
+
     /// POST, PUT and DELETE change state: they need the token and a
     /// same-origin `Origin`.
     pub fn is_write(self) -> bool {
