@@ -36,7 +36,7 @@ fail() {
 }
 pass() { echo "deb: ok: $*"; }
 
-for tool in dpkg-deb systemd-analyze man groff curl strace readelf; do
+for tool in dpkg-deb systemd-analyze man groff zcat curl strace readelf pgrep; do
   command -v "$tool" >/dev/null || { echo "deb: $tool is missing (make deps)" >&2; exit 1; }
 done
 if dpkg-query -W "$name" >/dev/null 2>&1; then
@@ -92,7 +92,10 @@ if grep -qx "$defaults" "$work/conffiles"; then pass "$defaults is a conffile"; 
 
 # --- install ---------------------------------------------------------------
 installed=yes
-timeout 120 dpkg -i "$deb"
+# Slim images tell dpkg to skip man pages and docs (path-exclude in
+# /etc/dpkg/dpkg.cfg.d/); ours are part of what is tested, so take them.
+timeout 120 dpkg -i --path-include="/usr/share/man/man1/$name.1.gz" \
+  --path-include="/usr/share/doc/$name/*" "$deb"
 for path in "${installed_files[@]}"; do
   [ -e "$path" ] || fail "$path is not installed"
 done
@@ -126,7 +129,7 @@ else
   pass "systemd-analyze verify $unit"
 fi
 # The offline score is the unit's own; README states it (1.1 when written).
-exposure_max=2.0
+exposure_max=1.5
 timeout 60 systemd-analyze security --offline=true "$unit" > "$work/security" 2>&1 || true
 score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$work/security")
 if [ -z "$score" ]; then
