@@ -154,6 +154,8 @@ else
   pass "the man page renders without warnings ($(wc -l < "$work/man.txt") lines)"
 fi
 [ "$(man -w "$name" 2>/dev/null)" = "$man_page" ] || fail "man -w $name is not $man_page"
+zcat "$man_page" | grep -q "^\.TH SESSIONS-LITE 1 [0-9-]* \"$name $version\"" \
+  || fail "the man page's .TH line does not say $name $version"
 # Every flag of every --help is in the page, written with \- (ASCII: a
 # plain - renders as U+2010 and cannot be copied into a shell).
 {
