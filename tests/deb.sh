@@ -225,7 +225,8 @@ server_pid=
 if [ "$status" = 0 ]; then pass "stopped by SIGTERM, exit 0"; else fail "exit $status after SIGTERM"; fi
 
 # The unit's SystemCallFilter= can only bite under systemd; here, the
-# system calls the server makes (start-up, requests, a stop) must all be in
+# system calls the server makes (start-up, requests, /metrics' reads of
+# /proc, a stop) must all be in
 # what the unit allows: its allow lists minus its deny lists.
 # systemd-analyze syscall-filter @group prints the group's name, then its
 # members indented (system calls and groups); the depth is bounded.
@@ -268,7 +269,9 @@ if [ -n "$id" ]; then
 else
   fail "POST /sessions answered: $created"
 fi
-curl -sS --max-time 5 -o /dev/null "$base/"
+for path in / /metrics /openapi.json; do
+  curl -sS --max-time 5 -o /dev/null "$base$path"
+done
 if [ -n "$server_pid" ]; then kill -TERM "$server_pid"; else fail "no server under strace"; fi
 server_pid=$tracer_pid
 wait_exit "$tracer_pid" || fail "the traced server did not stop within 10 s"
