@@ -11,7 +11,7 @@ export SESSIONS_LITE_REQUIRE_OPENAPI := 1
 # Nor may the promtool check of /metrics (see tests/it/metrics.rs).
 export SESSIONS_LITE_REQUIRE_PROMTOOL := 1
 
-.PHONY: run build release test test-rust test-browser conformance schemathesis check deps fuzz bench soak clean
+.PHONY: run build release deb test test-rust test-browser conformance schemathesis test-deb check deps fuzz bench soak clean
 
 run: release
 	./$(BIN)
@@ -22,12 +22,18 @@ build:
 release:
 	$(CARGO) build --release
 
+## deb: target/debian/sessions-lite_VERSION_ARCH.deb (cargo-deb; packaging/).
+CARGO_DEB_VERSION := 3.8.0
+deb:
+	command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked
+	$(CARGO) deb
+
 ## deps: what the tests need on a fresh Debian machine (curl, chromium,
 ## node modules for the browser tests, a Python venv for conformance).
 deps:
 	./tests/deps.sh
 
-test: deps check test-rust test-browser conformance schemathesis
+test: deps check test-rust test-browser conformance schemathesis test-deb
 
 test-rust:
 	$(CARGO) test --all-targets
@@ -41,6 +47,11 @@ conformance: build
 ## schemathesis: the OpenAPI document against a live server (about 40 s).
 schemathesis: build
 	timeout 240 ./tests/schemathesis.sh
+
+## test-deb: build the package, install it, check it, remove it (root only;
+## SKIP_DEB=1 skips it elsewhere). See tests/deb.sh.
+test-deb:
+	timeout 900 ./tests/deb.sh
 
 ## soak: the soak test for SOAK_SECS seconds (default 300).
 SOAK_SECS ?= 300

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need and is missing: Debian packages (curl,
-# chromium, iproute2 for `ss`, prometheus for `promtool`), the browser
-# tests' node modules (playwright-core only; never a downloaded browser)
-# and the Python venv with opentelemetry-proto (the test collector's
-# schema), Schemathesis and openapi-spec-validator; nothing else.
+# chromium, iproute2 for `ss`, prometheus for `promtool`; systemd, man-db,
+# groff-base, strace, binutils and procps for the package test), cargo-deb,
+# the browser tests' node modules (playwright-core only; never a downloaded
+# browser) and the Python venv with opentelemetry-proto (the test
+# collector's schema), Schemathesis and openapi-spec-validator; nothing else.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,15 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v node >/dev/null || need+=(nodejs npm)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
+# The Debian package test (tests/deb.sh): systemd-analyze, man and groff
+# to check the unit and the man page, strace for the unit's system calls,
+# readelf (binutils) for a stripped binary, pgrep (procps).
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
+command -v strace >/dev/null || need+=(strace)
+command -v readelf >/dev/null || need+=(binutils)
+command -v pgrep >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -24,6 +34,10 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]} (install them, or run as root)" >&2
     exit 1
   fi
+fi
+# cargo-deb builds the package (`make deb`); the Makefile pins its version.
+if ! command -v cargo-deb >/dev/null; then
+  cargo install cargo-deb --version "$(sed -n 's/^CARGO_DEB_VERSION := //p' Makefile)" --locked
 fi
 # The project's Python venv (tests/conformance.sh adds kosoku and websockets
 # to the same one) with opentelemetry-proto, which brings protobuf: the
