@@ -476,14 +476,17 @@ impl WsConn {
         Some(&push.frame[push.offset..])
     }
 
-    /// The socket took `count` bytes of `push_unsent`.
-    pub fn push_written(&mut self, count: usize) {
+    /// The socket took `count` bytes of `push_unsent`; true when that was
+    /// the rest of it.
+    pub fn push_written(&mut self, count: usize) -> bool {
         if let Some(push) = &mut self.push_sending {
             push.offset = (push.offset + count).min(push.frame.len());
             if push.offset == push.frame.len() {
                 self.push_sending = None;
+                return true;
             }
         }
+        false
     }
 
     /// Reads the followed log into `log` messages while the bytes queued in
@@ -532,16 +535,16 @@ impl WsConn {
     /// `WS_UNSENT_BYTES_MAX` of older messages after a whole interval (its
     /// queue, and the rest of a list offered an interval ago or more) is
     /// cut off; otherwise the new list replaces one not yet started, so
-    /// lists never pile up.
+    /// lists never pile up. True when it replaced one (dropped as stale).
     pub fn offer_push(
         &mut self,
         push: &mut SharedMessage,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
-    ) {
+    ) -> bool {
         if self.ending_deadline_ms.is_some() || self.echo {
-            return;
+            return false;
         }
         let compressed = self.deflate.is_some_and(|deflate| deflate.compressed_lists);
         let overdue = self
@@ -550,38 +553,38 @@ impl WsConn {
             .filter(|push| push.offered_ms + interval_ms <= now_ms);
         let stale = self.queued_bytes(output_unsent) + overdue.map_or(0, Push::remaining);
         if stale > WS_UNSENT_BYTES_MAX {
-            return self.cut_off(now_ms);
+            self.cut_off(now_ms);
+            return false;
         }
-        self.push_next = Some(Push {
+        let replaced = self.push_next.replace(Push {
             frame: push.frame(compressed),
             offset: 0,
             offered_ms: now_ms,
         });
+        replaced.is_some()
     }
 
     /// Offers this client what `messages` has for it by its feed (nothing
-    /// for a caught-up subscriber at a quiet tick). True when something
-    /// was offered: the connection should be revisited to send it.
+    /// for a caught-up subscriber at a quiet tick). `None` when nothing was
+    /// offered; else whether it replaced a push not started (stale). The
+    /// connection should then be revisited to send it.
     pub fn offer(
         &mut self,
         messages: &mut MomentMessages,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
-    ) -> bool {
+    ) -> Option<bool> {
         if self.ending_deadline_ms.is_some() || self.echo {
-            return false;
+            return None;
         }
         let behind = self.push_sending.is_some() || self.push_next.is_some();
         let offer = self.feed.offer(messages.moment(), behind);
-        let Some(message) = messages.message(offer) else {
-            return false;
-        };
+        let message = messages.message(offer)?;
         if offer == Offer::ListAtSeq {
             self.feed = ListFeed::Changes { list_due: false };
         }
-        self.offer_push(message, output_unsent, interval_ms, now_ms);
-        true
+        Some(self.offer_push(message, output_unsent, interval_ms, now_ms))
     }
 
     /// Whole lists, or changes.
@@ -658,7 +661,9 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mu
             return;
         }
         payload.clear();
-        let entries = log.iter_from(start).take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
+        let entries = log
+            .raw_iter_from(start)
+            .take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
         let payload_max = room.saturating_sub(DATA_FRAME_HEADER_BYTES_MAX);
         let count = views::write_log_message(
             &mut payload,
@@ -837,7 +842,7 @@ mod tests {
         let framed_bytes = |count| {
             let mut payload = Vec::new();
             let id = app.sessions.server_id();
-            let entries = log.iter_from(0).take(count);
+            let entries = log.raw_iter_from(0).take(count);
             views::write_log_message(&mut payload, &id, 0, entries, 0, usize::MAX);
             text_frame(&payload, false).len()
         };
@@ -1033,21 +1038,24 @@ mod tests {
         // Subscribed: the list with a seq at the end of the turn, then changes.
         let sent = offer(&mut ws, &mut MomentMessages::turn_end(&app, 0, 4));
         assert_eq!((sent.len(), &sent[0]["seq"]), (1, &Value::from(4)));
-        let sent = offer(&mut ws, &mut MomentMessages::tick(&app, 0, 5, changes(5)));
+        let sent = offer(
+            &mut ws,
+            &mut MomentMessages::tick(&app, 0, 5, changes(5), None),
+        );
         assert_eq!(
             (&sent[0]["type"], &sent[0]["seq"]),
             (&"changes".into(), &5.into())
         );
         // Nothing at a quiet tick: not even offered.
-        let mut quiet = MomentMessages::tick(&app, 0, 5, ListTick::Quiet);
-        assert!(!ws.offer(&mut quiet, 0, 1_000, 0));
+        let mut quiet = MomentMessages::tick(&app, 0, 5, ListTick::Quiet, None);
+        assert_eq!(ws.offer(&mut quiet, 0, 1_000, 0), None);
         // Still writing an earlier push when changes come: a fresh list.
-        let mut messages = MomentMessages::tick(&app, 0, 6, changes(6));
+        let mut messages = MomentMessages::tick(&app, 0, 6, changes(6), None);
         ws.offer(&mut messages, 0, 1_000, 0);
         let (mut output, mut sent) = (Vec::new(), 0);
         ws.fill_output(&mut output, &mut sent, &app, 0);
         ws.push_written(3);
-        let mut messages = MomentMessages::tick(&app, 0, 7, changes(7));
+        let mut messages = MomentMessages::tick(&app, 0, 7, changes(7), None);
         ws.offer(&mut messages, 0, 1_000, 0);
         assert_eq!(messages.lists_built(), 1);
         let mut rest = ws.push_unsent().map(<[u8]>::to_vec).unwrap_or_default();

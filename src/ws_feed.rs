@@ -88,14 +88,28 @@ impl<'a> MomentMessages<'a> {
         MomentMessages::new(app, now_ms, seq, Moment::TurnEnd, None)
     }
 
-    /// A push tick, with what the changes stream has for it.
-    pub fn tick(app: &'a App, now_ms: u64, seq: u64, tick: ListTick) -> MomentMessages<'a> {
+    /// A push tick, with what the changes stream has for it, and the
+    /// tick's whole list if another transport built it already.
+    pub fn tick(
+        app: &'a App,
+        now_ms: u64,
+        seq: u64,
+        tick: ListTick,
+        list: Option<SharedMessage>,
+    ) -> MomentMessages<'a> {
         let (moment, stream) = match tick {
             ListTick::Quiet => (Moment::QuietTick, None),
             ListTick::KeepAlive(payload) => (Moment::KeepAliveTick, Some(payload)),
             ListTick::Changes(payload) => (Moment::ChangesTick, Some(payload)),
         };
-        MomentMessages::new(app, now_ms, seq, moment, stream)
+        let mut messages = MomentMessages::new(app, now_ms, seq, moment, stream);
+        messages.list = list;
+        messages
+    }
+
+    /// The whole list, if a client needed it: SSE list streams share it.
+    pub fn into_list(self) -> Option<SharedMessage> {
+        self.list
     }
 
     fn new(
@@ -128,21 +142,30 @@ impl<'a> MomentMessages<'a> {
     /// The message for `offer`, built now if no client needed it before.
     pub fn message(&mut self, offer: Offer) -> Option<&mut SharedMessage> {
         let (app, now_ms, seq) = (self.app, self.now_ms, self.seq);
-        let build = |seq: Option<u64>| {
-            let sessions = app.sessions.list(ListFilter::All);
-            let server_id = app.sessions.server_id();
-            SharedMessage::new(match seq {
-                Some(seq) => views::sessions_message_at_seq(seq, now_ms, &server_id, &sessions),
-                None => views::sessions_message(now_ms, &server_id, &sessions),
-            })
-        };
         match offer {
             Offer::Nothing => None,
             Offer::Stream => self.stream.as_mut(),
-            Offer::List => Some(self.list.get_or_insert_with(|| build(None))),
-            Offer::ListAtSeq => Some(self.list_at_seq.get_or_insert_with(|| build(Some(seq)))),
+            Offer::List => Some(
+                self.list
+                    .get_or_insert_with(|| list_message(app, now_ms, None)),
+            ),
+            Offer::ListAtSeq => Some(
+                self.list_at_seq
+                    .get_or_insert_with(|| list_message(app, now_ms, Some(seq))),
+            ),
         }
     }
+}
+
+/// The whole list as of `now_ms`: `{"type":"sessions",...}`, with the `seq`
+/// it covers for subscribers.
+pub fn list_message(app: &App, now_ms: u64, seq: Option<u64>) -> SharedMessage {
+    let sessions = app.sessions.list(ListFilter::All);
+    let server_id = app.sessions.server_id();
+    SharedMessage::new(match seq {
+        Some(seq) => views::sessions_message_at_seq(seq, now_ms, &server_id, &sessions),
+        None => views::sessions_message(now_ms, &server_id, &sessions),
+    })
 }
 
 #[cfg(test)]
@@ -188,7 +211,7 @@ mod tests {
         let addr = "127.0.0.1:8558".parse().expect("address");
         let app = App::new(config, addr, [7; 12], 0);
         let changes = br#"{"type":"changes","seq":4,"upserts":[],"removed":[]}"#.to_vec();
-        let mut messages = MomentMessages::tick(&app, 0, 4, ListTick::Changes(changes));
+        let mut messages = MomentMessages::tick(&app, 0, 4, ListTick::Changes(changes), None);
         assert!(messages.message(Offer::Stream).is_some());
         assert!(messages.message(Offer::Nothing).is_none());
         assert_eq!(messages.lists_built(), 0, "the changes need no list");
@@ -202,7 +225,7 @@ mod tests {
             );
         }
         assert_eq!(messages.lists_built(), 1);
-        let mut quiet = MomentMessages::tick(&app, 0, 4, ListTick::Quiet);
+        let mut quiet = MomentMessages::tick(&app, 0, 4, ListTick::Quiet, None);
         assert!(quiet.message(Offer::Stream).is_none());
     }
 }

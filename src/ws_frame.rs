@@ -42,6 +42,11 @@ impl SharedMessage {
         }
     }
 
+    /// The message's JSON, which SSE list streams send too (`sse_stream.rs`).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// Which frames were made so far: (plain, compressed).
     pub fn frames_made(&self) -> (bool, bool) {
         (self.plain.is_some(), self.deflated.is_some())

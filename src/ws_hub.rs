@@ -20,6 +20,7 @@ use crate::list_changes::{ListChanges, ListTick};
 use crate::sessions::SessionId;
 use crate::ws::WsConn;
 use crate::ws_feed::{ListFeed, Moment, MomentMessages};
+use crate::ws_frame::SharedMessage;
 
 #[derive(Default)]
 pub struct WsHub {
@@ -78,18 +79,19 @@ impl WsHub {
     }
 
     /// Once per loop turn: clients that just joined or subscribed get the
-    /// list without waiting for the next push.
+    /// list without waiting for the next push. Returns the pushes it made
+    /// stale (replaced before they started).
     pub fn on_turn_end(
         &mut self,
         conns: &mut [Option<Conn>],
         app: &App,
         push_due: &mut Vec<usize>,
-    ) {
+    ) -> u64 {
         if self.joined.is_empty() {
-            return;
+            return 0;
         }
         let mut messages = MomentMessages::turn_end(app, self.joined_ms, self.changes.seq());
-        hand_out(
+        let stale = hand_out(
             &self.joined,
             &mut messages,
             self.joined_ms,
@@ -98,27 +100,32 @@ impl WsHub {
             push_due,
         );
         self.joined.clear();
+        stale
     }
 
     /// Every `--ws-interval-ms`: the list is built and framed once and
     /// handed to every list client (none: nothing is built); subscribers
     /// get the tick's changes (or a keep-alive, or a fresh list if they
-    /// fell behind), built once for all of them.
+    /// fell behind), built once for all of them. `push` is the tick's
+    /// whole list, shared with SSE list streams: built here if a client
+    /// needs it and not yet. Returns the pushes it made stale.
     pub fn on_push_tick(
         &mut self,
         conns: &mut [Option<Conn>],
         app: &App,
+        push: &mut Option<SharedMessage>,
         now_ms: u64,
         push_due: &mut Vec<usize>,
-    ) {
+    ) -> u64 {
         self.list_clients
             .retain(|&(slot, serial)| is_feed(conns, slot, serial, false));
         let tick = match self.subscribers.is_empty() {
             true => ListTick::Quiet,
             false => self.changes.on_tick(&app.sessions, now_ms),
         };
-        let mut messages = MomentMessages::tick(app, now_ms, self.changes.seq(), tick);
-        hand_out(
+        let seq = self.changes.seq();
+        let mut messages = MomentMessages::tick(app, now_ms, seq, tick, push.take());
+        let mut stale = hand_out(
             &self.list_clients,
             &mut messages,
             now_ms,
@@ -126,31 +133,30 @@ impl WsHub {
             conns,
             push_due,
         );
-        if messages.moment() == Moment::QuietTick {
-            // Only those still waiting for their first list.
-            hand_out(&self.joined, &mut messages, now_ms, app, conns, push_due);
-        } else {
-            self.subscribers
-                .retain(|&(slot, serial)| is_feed(conns, slot, serial, true));
-            hand_out(
-                &self.subscribers,
-                &mut messages,
-                now_ms,
-                app,
-                conns,
-                push_due,
-            );
-            if self.subscribers.is_empty() {
+        let quiet = messages.moment() == Moment::QuietTick;
+        // At a quiet tick only subscribers still waiting for their first
+        // list; otherwise all of them.
+        let mut targets = std::mem::take(match quiet {
+            true => &mut self.joined,
+            false => &mut self.subscribers,
+        });
+        targets.retain(|&(slot, serial)| is_feed(conns, slot, serial, true));
+        stale += hand_out(&targets, &mut messages, now_ms, app, conns, push_due);
+        if !quiet {
+            if targets.is_empty() {
                 self.changes.set_tracking(false, now_ms);
             }
+            self.subscribers = targets;
         }
+        *push = messages.into_list();
         self.joined.clear();
+        stale
     }
 }
 
 /// Offers what `messages` has to everyone in `targets` that is still
 /// there, each by its feed; those offered something go on `push_due`, to
-/// be written to without a read.
+/// be written to without a read. The count of pushes replaced (stale).
 fn hand_out(
     targets: &[(usize, u64)],
     messages: &mut MomentMessages,
@@ -158,19 +164,22 @@ fn hand_out(
     app: &App,
     conns: &mut [Option<Conn>],
     push_due: &mut Vec<usize>,
-) {
+) -> u64 {
     let interval_ms = app.config.ws_push_interval_ms;
+    let mut stale = 0;
     for &(slot, serial) in targets {
         let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
             continue;
         };
         let output_unsent = conn.unsent();
         if let Some(ws) = client_of(conn, serial) {
-            if ws.offer(messages, output_unsent, interval_ms, now_ms) {
+            if let Some(replaced) = ws.offer(messages, output_unsent, interval_ms, now_ms) {
+                stale += u64::from(replaced);
                 push_due.push(slot);
             }
         }
     }
+    stale
 }
 
 /// Whether the slot still holds the client `serial`, on the feed of that

@@ -1,9 +1,12 @@
 //! Waking what waits on a session (`watchers.rs`): parked long-polls are
-//! answered, WebSocket followers read their log on their next write.
+//! answered, WebSocket followers and SSE log streams read their log on
+//! their next write.
 
+use super::event_streams::stream_mut;
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
+use crate::http::head::Method;
 use crate::sessions::SessionId;
 use crate::watchers::{Wake, Watcher, WatcherKind};
 use crate::ws_hub::client_mut;
@@ -11,14 +14,16 @@ use crate::ws_hub::client_mut;
 impl Server {
     /// The one wake path, once per loop turn (and after timers): every
     /// watcher of a session that changed is woken by its kind, and those
-    /// that stop waiting are forgotten. Then clients that joined the
-    /// WebSocket (or subscribed) this turn get their first list.
+    /// that stop waiting are forgotten. List streams and clients that
+    /// joined the WebSocket (or subscribed) this turn get their first list.
     pub(super) fn wake_changed_sessions(&mut self, now_ms: u64) {
+        self.hand_out_joined_lists(now_ms);
         if !self.app.changed_sessions.is_empty() {
             self.wake_watchers(now_ms);
         }
-        self.ws_hub
-            .on_turn_end(&mut self.conns, &self.app, &mut self.push_due);
+        self.app.counters.list_pushes_stale +=
+            self.ws_hub
+                .on_turn_end(&mut self.conns, &self.app, &mut self.push_due);
     }
 
     /// Wakes the watchers of every session in `changed_sessions`, and
@@ -49,6 +54,14 @@ impl Server {
                 }
                 _ => false,
             },
+            WatcherKind::SseFollow => match stream_mut(&mut self.conns, slot, serial) {
+                Some(stream) if stream.follows(session) => {
+                    stream.mark_due();
+                    self.revisit.push(slot);
+                    true
+                }
+                _ => false,
+            },
             WatcherKind::Export => match &mut self.exporter {
                 Some(exporter) => {
                     exporter.note_changed(*session, now_ms);
@@ -72,6 +85,8 @@ impl Server {
         self.watchers.prune(|session, watcher| match watcher.kind {
             WatcherKind::WsFollow => client_mut(conns, watcher.slot, watcher.serial)
                 .is_some_and(|ws| ws.follows(session)),
+            WatcherKind::SseFollow => stream_mut(conns, watcher.slot, watcher.serial)
+                .is_some_and(|stream| stream.follows(session)),
             WatcherKind::LongPoll | WatcherKind::Export => true,
         });
     }
@@ -106,6 +121,11 @@ impl Server {
         let mut response = api::read_log(&self.app, &parked.session_id, &parked.query);
         response.close |= parked.close_after;
         let head_only = parked.head_only;
+        self.app.counters.long_polls_parked -= 1;
+        let method = if head_only { Method::Head } else { Method::Get };
+        self.app
+            .counters
+            .count_answer(Some(method), response.status);
         conn.state = ConnState::ReadingHead;
         conn.queue(response, head_only, now_ms);
         // Pipelined requests may wait behind it, and the answer must go out.
