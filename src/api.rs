@@ -4,11 +4,12 @@
 //! a few counters. No sockets here; the server calls `plan` when a head is
 //! complete (to refuse early, before a body is read) and `finish` when the
 //! body is in. Checks run in one fixed order: Host (403), route (404/400),
-//! method (405), token (401), Origin (403), content type (415), length
-//! (411/413).
+//! method (405), token (401), Origin (403), content type (415), content
+//! coding (415), length (411/413).
 
 use crate::assets::{self, Asset};
 use crate::config::Config;
+use crate::http::content_coding::{self, ContentCoding, ACCEPTED_CODINGS};
 use crate::http::head::{trim_ows, BodyFraming, Method, RequestHead};
 use crate::http::query::Query;
 use crate::http::response::{Response, CONTENT_TYPE_TEXT};
@@ -70,8 +71,13 @@ pub enum Plan {
     /// Answer now. When a body was announced it is not read: the
     /// connection closes after the answer.
     Answer(Response),
-    /// Read a body of at most `body_bytes_max`, then `finish`.
-    Buffer { route: Route, body_bytes_max: u64 },
+    /// Read a body of at most `body_bytes_max` (sent and, when `coding`
+    /// is not identity, inflated), then `finish`.
+    Buffer {
+        route: Route,
+        body_bytes_max: u64,
+        coding: ContentCoding,
+    },
     /// Append a plain-text body to this session's log as its lines arrive.
     TextLog(SessionId),
     /// Send `response` (101) and switch the connection to WebSocket.
@@ -361,6 +367,7 @@ fn plan_checked(app: &App, head: &RequestHead) -> Result<Plan, Response> {
         _ => Ok(Plan::Buffer {
             route,
             body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+            coding: ContentCoding::Identity,
         }),
     }
 }
@@ -406,6 +413,7 @@ fn plan_log_append(app: &App, head: &RequestHead, id: SessionId) -> Result<Plan,
             "log bodies are text/plain, application/json or application/x-ndjson",
         )
     })?;
+    let coding = check_coding(head)?;
     check_session_open(app, &id)?;
     if id == app.sessions.server_id() {
         // Its log is the server's own record (starts, refusals, clients);
@@ -420,13 +428,27 @@ fn plan_log_append(app: &App, head: &RequestHead, id: SessionId) -> Result<Plan,
             "send the log body with Content-Length or Transfer-Encoding: chunked",
         ));
     }
-    if kind == LogBodyKind::Text {
-        return Ok(Plan::TextLog(id));
-    }
-    check_length(head, JSON_BODY_BYTES_MAX)?;
+    // A compressed text body is held until its trailer checks out (see
+    // README, "Compressed bodies"): only a plain one streams.
+    let body_bytes_max = match (kind, coding) {
+        (LogBodyKind::Text, ContentCoding::Identity) => return Ok(Plan::TextLog(id)),
+        (LogBodyKind::Text, _) => INFLATED_TEXT_BODY_BYTES_MAX,
+        _ => JSON_BODY_BYTES_MAX,
+    };
+    check_length(head, body_bytes_max)?;
     Ok(Plan::Buffer {
         route: Route::SessionLog(id),
-        body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+        body_bytes_max: body_bytes_max as u64,
+        coding,
+    })
+}
+
+/// The body's `Content-Encoding`: 415 with the codings we take
+/// (`Accept-Encoding`, RFC 7694 3) for any other.
+fn check_coding(head: &RequestHead) -> Result<ContentCoding, Response> {
+    content_coding::parse_content_encoding(head.content_encoding.as_deref()).map_err(|refusal| {
+        Response::error(415, &refusal.message())
+            .with_header("Accept-Encoding", ACCEPTED_CODINGS.into())
     })
 }
 
@@ -460,10 +482,12 @@ fn plan_json_body(head: &RequestHead, route: Route) -> Result<Plan, Response> {
             return Err(Response::error(415, "session bodies are application/json"));
         }
     }
+    let coding = check_coding(head)?;
     check_length(head, JSON_BODY_BYTES_MAX)?;
     Ok(Plan::Buffer {
         route,
         body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+        coding,
     })
 }
 
@@ -713,11 +737,29 @@ fn append_json(
     let kind = log_body_kind(head.content_type.as_deref()).unwrap_or(LogBodyKind::Json);
     let parsed = match kind {
         LogBodyKind::Ndjson => ingest::parse_ndjson_body(body),
-        _ => ingest::parse_json_body(body),
+        LogBodyKind::Text => return append_text_body(app, id, body, now_ms),
+        LogBodyKind::Json => ingest::parse_json_body(body),
     };
     let entries = parsed.map_err(|error| Response::error(error.status(), &error.message()))?;
     let appended = entries.len() as u64;
     let cursor = append_entries(app, id, entries, now_ms)?;
+    Ok(appended_answer(appended, cursor))
+}
+
+/// Appends a whole plain-text body (one that came compressed and was held
+/// until it checked out), line by line as a streamed one would be.
+fn append_text_body(
+    app: &mut App,
+    id: SessionId,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Response, Response> {
+    let mut lines = ingest::TextLines::new();
+    let appended = append_text_lines(app, id, now_ms, |emit| {
+        lines.feed(body, emit);
+        lines.finish(emit);
+    })?;
+    let cursor = next_cursor(app, &id).unwrap_or(0);
     Ok(appended_answer(appended, cursor))
 }
 
