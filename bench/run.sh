@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--gzip-ingest-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -19,6 +19,10 @@
 #   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
 #      command: end-to-end lines per second into the log, the wrapper's CPU
 #      per 1 M lines, and that every line arrived
+#   8. gzip text ingest: the POST of 2. with its body gzipped once before
+#      the run (Content-Encoding: gzip), beside the plain one; lines per
+#      server CPU-second (--gzip-ingest-only: just the two ingest runs on
+#      a fresh server, after the build)
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
 # 1,000 WebSocket clients), the binary size, and with --build-time (or
 # BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
@@ -45,12 +49,14 @@ BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
+GZIP_INGEST_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only]" >&2; exit 2 ;;
+        --gzip-ingest-only) GZIP_INGEST_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--gzip-ingest-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -361,6 +367,9 @@ http_scenarios() {
     run_wrk cursor nginx "$NGINX_PIDS" "$NGINX_URL$cursor_path" "$BENCH/cursor.lua" "${CURSOR_PREFIX}00000000"
     run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
     run_wrk ingest nginx "$NGINX_PIDS" "$NGINX_URL/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    gzip_ingest_body
+    run_wrk ingest_gzip sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS" \
+        "$OUT/ingest-body.gz"
     # More GET rounds, each server in turn: one 10 s run moves by about
     # ±5% between identical runs here, so the GET target is judged on the
     # median ratio of all rounds (report.py); every round is printed.
@@ -376,6 +385,42 @@ http_scenarios() {
         || echo "bench: warning: the last ingest session holds no entries" >&2
     result rss_end_kib "$(rss_kib "$pid")"
     stop "$NGINX_PID"
+    stop "$pid"
+}
+
+# gzip_ingest_body: bench/ingest.lua's body gzipped once (level 6, as
+# `gzip` does), to $OUT/ingest-body.gz. The text is built as ingest.lua
+# builds it; ingest.lua checks the size in the gzip trailer.
+gzip_ingest_body() {
+    python3 - "$OUT/ingest-body.gz" <<'EOF'
+import gzip, sys
+lines = []
+for i in range(1, 51):
+    size = 81 if i <= 46 else 80
+    text = "[%2d/50] Compiling Module.Engine.%d.cpp (Development, Win64) " % (i, i)
+    lines.append((text + "x" * size)[:size])
+body = ("\n".join(lines) + "\n").encode()
+assert len(body) == 4096, len(body)
+with open(sys.argv[1], "wb") as out:
+    out.write(gzip.compress(body, compresslevel=6, mtime=0))
+EOF
+    result ingest_gzip_body_bytes "$(stat -c %s "$OUT/ingest-body.gz")"
+}
+
+# gzip_ingest_scenarios: only the plain and the gzip ingest runs, on a
+# fresh server (--gzip-ingest-only).
+gzip_ingest_scenarios() {
+    say "ingest: plain and gzip text bodies, ${DURATION_S}s per run"
+    start_server ingest
+    local pid=$SERVER_PID url=http://$SERVER_ADDR
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    gzip_ingest_body
+    run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    run_wrk ingest_gzip sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS" \
+        "$OUT/ingest-body.gz"
+    curl -sf "$url/sessions/${INGEST_PREFIX}0000003f" >"$OUT/ingest-last-session.json"
+    grep -q '"count":[1-9]' "$OUT/ingest-last-session.json" \
+        || echo "bench: warning: the last ingest session holds no entries" >&2
     stop "$pid"
 }
 
@@ -644,14 +689,18 @@ install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
-if [ "$EXPORT_ONLY" = 0 ]; then
-    http_scenarios
-    rings_memory
-    idle_connections
-    websocket_clients
-    run_wrapper
+if [ "$GZIP_INGEST_ONLY" = 1 ]; then
+    gzip_ingest_scenarios
+else
+    if [ "$EXPORT_ONLY" = 0 ]; then
+        http_scenarios
+        rings_memory
+        idle_connections
+        websocket_clients
+        run_wrapper
+    fi
+    export_scenarios
 fi
-export_scenarios
 result loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 say "results"
 python3 "$BENCH/report.py" "$OUT"

@@ -68,11 +68,4 @@ impl BodySink {
             BodySink::TextLog { .. } => u64::MAX,
         }
     }
-
-    /// A refused body is not kept until the connection closes.
-    pub fn release(&mut self) {
-        if let BodySink::Buffer { body, .. } | BodySink::Inflate { body, .. } = self {
-            *body = Vec::new();
-        }
-    }
 }

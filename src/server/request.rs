@@ -196,10 +196,10 @@ impl Server {
             (Ok(()), None) => None,
         };
         if let Some(response) = refusal {
-            // The rest of the body is not read: the connection ends.
+            // The rest of the body is not read: the connection ends (and
+            // the closing state drops what the body held).
             let response = response.closing();
             keep_partial_line(&mut self.app, &mut body.sink, now_ms);
-            body.sink.release();
             api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
             conn.queue(response, false, now_ms);
             return false;
