@@ -31,6 +31,7 @@
 
 use super::checksum::{Adler32, Crc32};
 use super::head::trim_ows;
+use crate::ingest::Quoted;
 use crate::limits::{GZIP_HEADER_FIELD_BYTES_MAX, INFLATE_STEP_BYTES_MAX};
 use miniz_oxide::inflate::core::inflate_flags::{
     TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
@@ -62,20 +63,18 @@ impl ContentCoding {
 /// Why a `Content-Encoding` was refused (415).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CodingRefusal {
-    /// A coding we do not know, as sent (cut to a few bytes).
+    /// A coding we do not know, as sent (quoted and cut in the message).
     Unknown(String),
     /// Two codings stacked (`gzip, gzip`).
     Stacked,
 }
 
-/// How much of an unknown coding's name goes back into the error.
-const CODING_NAME_ECHO_BYTES_MAX: usize = 32;
-
 impl CodingRefusal {
     pub fn message(&self) -> String {
         match self {
             CodingRefusal::Unknown(name) => format!(
-                "Content-Encoding {name:?} is not supported: send gzip, deflate or identity"
+                "Content-Encoding {} is not supported: send gzip, deflate or identity",
+                Quoted(name)
             ),
             CodingRefusal::Stacked => {
                 "only one Content-Encoding at a time is supported: gzip or deflate".into()
@@ -97,7 +96,7 @@ pub fn parse_content_encoding(value: Option<&str>) -> Result<ContentCoding, Codi
         } else if element.eq_ignore_ascii_case("deflate") {
             ContentCoding::Deflate
         } else {
-            return Err(CodingRefusal::Unknown(cut_name(element)));
+            return Err(CodingRefusal::Unknown(element.to_owned()));
         };
         if coding != ContentCoding::Identity {
             return Err(CodingRefusal::Stacked);
@@ -105,14 +104,6 @@ pub fn parse_content_encoding(value: Option<&str>) -> Result<ContentCoding, Codi
         coding = this;
     }
     Ok(coding)
-}
-
-fn cut_name(name: &str) -> String {
-    let mut end = name.len().min(CODING_NAME_ECHO_BYTES_MAX);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_owned()
 }
 
 /// Why a compressed body was refused; the connection closes after it.
