@@ -1,5 +1,6 @@
-//! Gzips the dashboard files of `www/` into `OUT_DIR` for `src/assets.rs`,
-//! and links the binary with packed relocations (see `main`).
+//! Gzips the dashboard files of `www/` and the OpenAPI document
+//! `docs/openapi.json` into `OUT_DIR` for `src/assets.rs`, and links the
+//! binary with packed relocations (see `main`).
 //!
 //! Stored compressed, the three files take about 14 KB of the binary
 //! instead of 50 KB (issue #7: the stripped binary must stay under 800 KB),
@@ -10,11 +11,14 @@
 
 use std::path::Path;
 
-/// The files `src/assets.rs` includes, and the variable holding each ETag.
-const FILES: [(&str, &str); 3] = [
-    ("index.html", "WWW_ETAG_INDEX_HTML"),
-    ("app.js", "WWW_ETAG_APP_JS"),
-    ("style.css", "WWW_ETAG_STYLE_CSS"),
+/// The files `src/assets.rs` includes (their source, relative to the
+/// crate), and the variable holding each ETag. Each is written to
+/// `OUT_DIR` under its file name with `.gz` added.
+const FILES: [(&str, &str); 4] = [
+    ("www/index.html", "WWW_ETAG_INDEX_HTML"),
+    ("www/app.js", "WWW_ETAG_APP_JS"),
+    ("www/style.css", "WWW_ETAG_STYLE_CSS"),
+    ("docs/openapi.json", "OPENAPI_ETAG"),
 ];
 
 /// miniz_oxide's best (and slowest) level: it runs once per build.
@@ -27,10 +31,14 @@ fn main() {
     // that it does not know the option and links the usual way.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     let out_dir = std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
-    for (file_name, etag_variable) in FILES {
-        let source = Path::new("www").join(file_name);
+    for (source, etag_variable) in FILES {
+        let source = Path::new(source);
+        let file_name = source
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("FILES names files");
         println!("cargo:rerun-if-changed={}", source.display());
-        let content = std::fs::read(&source)
+        let content = std::fs::read(source)
             .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
         let target = Path::new(&out_dir).join(format!("{file_name}.gz"));
         std::fs::write(&target, gzip(&content))

@@ -245,6 +245,25 @@ def print_memory(env, figures, lines):
                  % ("not measured (BENCH_BUILD_TIME=1)" if build is None else "%.1f s" % build))
 
 
+def print_sse(env, lines):
+    if "sse_delivered" not in env:
+        return
+    delivered, expected = number(env, "sse_delivered"), number(env, "sse_expected")
+    before, after = number(env, "sse_rss_before_kib"), number(env, "sse_rss_kib")
+    lines.append("")
+    lines.append("| SSE: %s followers of %s busy sessions | figure |"
+                 % (env.get("sse_followers"), env.get("sse_sessions")))
+    lines.append("| --- | ---: |")
+    lines.append("| entries appended / delivered (of those due) | %s / %s (%s) |"
+                 % (env.get("sse_appended"), env.get("sse_delivered"),
+                    "n/a" if not expected else "%.1f %%" % (100.0 * delivered / expected)))
+    lines.append("| server CPU over %s s | %s s |" % (env.get("sse_secs"), env.get("sse_server_cpu_s")))
+    lines.append("| entries delivered per server CPU-second | %s |"
+                 % fmt_count(number(env, "sse_delivered_per_cpu_s")))
+    lines.append("| RSS with the followers (delta) | %s (%s) |"
+                 % (fmt_mib(mib(after)), fmt_mib(None if before is None or after is None else mib(after - before))))
+
+
 def print_ws(env, lines):
     if env.get("ws_skipped"):
         lines.append("WebSocket: skipped: %s" % env["ws_skipped"])
@@ -533,7 +552,29 @@ def print_run(env, lines):
     lines.append("| end_reason | | %s |" % env.get("run_end_reason", "?"))
 
 
+def print_metrics(env, out_dir, lines):
+    """The cost of one GET /metrics answer (issue #15)."""
+    wrk = parse_wrk(os.path.join(out_dir, "wrk-metrics-sl.txt"))
+    if not wrk or not wrk.get("requests"):
+        return
+    cpu_s = float(env.get("cpu_metrics_sl") or 0)
+    lines.append("GET /metrics, %s sessions held, wrk -c64 (server on core 0)"
+                 % fmt_count(int(env.get("metrics_sessions") or 0)))
+    lines.append("")
+    lines.append("| what | value |")
+    lines.append("| --- | ---: |")
+    lines.append("| answers/s | %s |" % fmt_count(wrk.get("rps")))
+    lines.append("| server CPU per answer | %.1f µs |" % (cpu_s * 1e6 / wrk["requests"]))
+    lines.append("| answer body | %s bytes |" % format(int(env.get("metrics_bytes") or 0), ","))
+    lines.append("| p50 / p99 | %s / %s |" % (fmt_latency(wrk.get("p50")), fmt_p99(wrk)))
+
+
 def main(argv):
+    if argv[1] == "--sse-only":
+        lines = []
+        print_sse(read_env(os.path.join(argv[2], "results.env")), lines)
+        print("\n".join(lines))
+        return
     out_dir = argv[1]
     env = read_env(os.path.join(out_dir, "results.env"))
     rows = http_rows(env, out_dir)
@@ -549,6 +590,7 @@ def main(argv):
     print_http(rows, lines)
     lines.append("")
     print_ws(env, lines)
+    print_sse(env, lines)
     lines.append("")
     print_memory(env, figures, lines)
     lines.append("")
@@ -556,6 +598,8 @@ def main(argv):
     print_export(env, export, lines)
     lines.append("")
     print_run(env, lines)
+    lines.append("")
+    print_metrics(env, out_dir, lines)
     lines.append("")
     print_targets(env, rows, figures, lines, get_round_ratios(env, out_dir), export)
     text = "\n".join(lines) + "\n"

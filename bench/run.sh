@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
-#   bench/run.sh [--build-time] [--profile] [--export-only] [--gzip-ingest-only]
+#   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only]
+#                [--gzip-ingest-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -19,7 +20,13 @@
 #   7. `sessions-lite run -- sh -c 'yes | head -n 5000000'` against the bare
 #      command: end-to-end lines per second into the log, the wrapper's CPU
 #      per 1 M lines, and that every line arrived
-#   8. gzip text ingest: the POST of 2. with its body gzipped once before
+#   8. 1,000 SSE followers of 10 busy sessions (bench/sse_followers.py):
+#      entries delivered per server CPU-second, and RSS (--sse-only: just
+#      this, after the build)
+#   9. GET /metrics on a server holding 1,000 sessions: the server's CPU
+#      per answer and the answer's size (--metrics-only: just this, after
+#      the build)
+#  10. gzip text ingest: the POST of 2. with its body gzipped once before
 #      the run (Content-Encoding: gzip), beside the plain one; lines per
 #      server CPU-second (--gzip-ingest-only: just the two ingest runs on
 #      a fresh server, after the build)
@@ -49,14 +56,18 @@ BUILD_TIME=${BENCH_BUILD_TIME:-0}
 PROFILE=${BENCH_PROFILE:-0}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-2}
 EXPORT_ONLY=0
+METRICS_ONLY=0
+SSE_ONLY=0
 GZIP_INGEST_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
         --profile) PROFILE=1 ;;
         --export-only) EXPORT_ONLY=1 ;;
+        --metrics-only) METRICS_ONLY=1 ;;
+        --sse-only) SSE_ONLY=1 ;;
         --gzip-ingest-only) GZIP_INGEST_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--gzip-ingest-only]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only] [--gzip-ingest-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -80,6 +91,8 @@ EXPORT_BATCH_ENTRIES=${BENCH_EXPORT_BATCH_ENTRIES:-1000}  # --otlp-batch-entries
 EXPORT_DRAIN_S=30                # the most to wait for the exporter to catch up
 EXPORT_IDLE_PREFIX=00000000000e1d1e
 EXPORT_BURST_LINES=2000          # idle RSS: lines exported before idling
+METRICS_SESSIONS=1000
+METRICS_PREFIX=00000000000e7e75  # the /metrics run's sessions
 CLK_TCK=$(getconf CLK_TCK)
 
 OUT=$ROOT/target/bench
@@ -683,13 +696,55 @@ run_wrapper() {
     stop "$SERVER_PID"
 }
 
+# The cost of one /metrics answer (issue #15): wrk's 64 connections ask
+# for it for DURATION_S on a server holding METRICS_SESSIONS sessions (the
+# answer must not grow with them); the server's CPU over the run per
+# answer, and the answer's bytes.
+metrics_answer() {
+    say "metrics: GET /metrics with $METRICS_SESSIONS sessions, ${DURATION_S}s"
+    start_server metrics
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$METRICS_PREFIX" "$METRICS_SESSIONS"
+    curl -sf "http://$SERVER_ADDR/metrics" -o "$OUT/metrics.txt"
+    result metrics_sessions "$METRICS_SESSIONS"
+    result metrics_bytes "$(wc -c <"$OUT/metrics.txt")"
+    run_wrk metrics sl "$SERVER_PID" "http://$SERVER_ADDR/metrics"
+    stop "$SERVER_PID"
+}
+
+# ---------------------------------------------------------------- SSE
+
+SSE_FOLLOWERS=1000
+SSE_SESSIONS=10
+SSE_LINES=20          # lines appended to each session per round
+SSE_ROUND_MS=100      # so 2,000 entries/s, each delivered to 100 followers
+sse_followers() {
+    say "SSE: $SSE_FOLLOWERS followers of $SSE_SESSIONS sessions, $SSE_LINES lines each per $SSE_ROUND_MS ms"
+    start_server sse
+    result sse_followers "$SSE_FOLLOWERS"
+    result sse_sessions "$SSE_SESSIONS"
+    timeout $((DURATION_S + 120)) taskset -c "$CLIENT_CORE" python3 "$BENCH/sse_followers.py" \
+        "$SERVER_ADDR" "$SSE_SESSIONS" "$SSE_FOLLOWERS" "$DURATION_S" "$SSE_LINES" "$SSE_ROUND_MS" \
+        "$SERVER_PID" "$CLK_TCK" >"$OUT/sse.out" 2>&1 || echo "bench: warning: the SSE leg failed" >&2
+    grep -E '^sse_[a-z_]+=' "$OUT/sse.out" >>"$RESULTS" || true
+    grep -E 'delivered|cpu' "$OUT/sse.out" >&2 || true
+    stop "$SERVER_PID"
+}
+
 # ---------------------------------------------------------------- main
 
 install_tools
 record_machine
 build
 [ "$BUILD_TIME" = 1 ] && build_time
-if [ "$GZIP_INGEST_ONLY" = 1 ]; then
+if [ "$SSE_ONLY" = 1 ]; then
+    sse_followers
+    say "results"
+    python3 "$BENCH/report.py" --sse-only "$OUT"
+    exit 0
+fi
+if [ "$METRICS_ONLY" = 1 ]; then
+    metrics_answer
+elif [ "$GZIP_INGEST_ONLY" = 1 ]; then
     gzip_ingest_scenarios
 else
     if [ "$EXPORT_ONLY" = 0 ]; then
@@ -697,7 +752,9 @@ else
         rings_memory
         idle_connections
         websocket_clients
+        sse_followers
         run_wrapper
+        metrics_answer
     fi
     export_scenarios
 fi

@@ -1,4 +1,6 @@
-//! The dashboard files of `www/`, built into the binary gzipped.
+//! The dashboard files of `www/` and the OpenAPI document
+//! (`docs/openapi.json`, served at `/openapi.json`), built into the binary
+//! gzipped.
 //!
 //! `build.rs` stores each file as one gzip member (14 KB for the three
 //! instead of 50: issue #7 caps the binary at 800 KB) with the ETag of its
@@ -8,8 +10,9 @@
 //! one ends in `-gz`), and both say `Vary: Accept-Encoding` so that no
 //! cache hands the gzip bytes to a client that did not ask for them.
 //! `Cache-Control: no-cache` makes browsers keep a copy and revalidate it
-//! with a cheap 304. `--www DIR` serves the same names from disk instead,
-//! uncompressed, for working on the dashboard without rebuilding.
+//! with a cheap 304. `--www DIR` serves the dashboard's names from disk
+//! instead, uncompressed, for working on it without rebuilding; the OpenAPI
+//! document is always the built-in one (it describes this binary).
 
 use crate::http::head::{trim_ows, RequestHead};
 use crate::http::response::Response;
@@ -17,12 +20,14 @@ use crate::limits::ASSET_BYTES_MAX;
 use crate::ws_deflate;
 use std::path::Path;
 
-/// One dashboard file.
+/// One file built into the binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
     Index,
     Script,
     Style,
+    /// `docs/openapi.json`: not a dashboard file, never read from `--www`.
+    OpenApi,
 }
 
 struct AssetFile {
@@ -39,6 +44,7 @@ struct AssetFile {
 const INDEX_HTML_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/index.html.gz"));
 const APP_JS_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.js.gz"));
 const STYLE_CSS_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/style.css.gz"));
+const OPENAPI_JSON_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
 
 /// `build.rs` writes no optional header fields (no name, no time), so the
 /// header is always the 10 fixed bytes; the trailer is CRC-32 and ISIZE.
@@ -61,6 +67,7 @@ const fn gzip_content_size(member: &[u8]) -> usize {
 const _: () = assert!(gzip_content_size(INDEX_HTML_GZ) <= ASSET_BYTES_MAX);
 const _: () = assert!(gzip_content_size(APP_JS_GZ) <= ASSET_BYTES_MAX);
 const _: () = assert!(gzip_content_size(STYLE_CSS_GZ) <= ASSET_BYTES_MAX);
+const _: () = assert!(gzip_content_size(OPENAPI_JSON_GZ) <= ASSET_BYTES_MAX);
 
 fn file(asset: Asset) -> AssetFile {
     match asset {
@@ -85,6 +92,13 @@ fn file(asset: Asset) -> AssetFile {
             etag: concat!("\"", env!("WWW_ETAG_STYLE_CSS"), "\""),
             gzip_etag: concat!("\"", env!("WWW_ETAG_STYLE_CSS"), "-gz\""),
         },
+        Asset::OpenApi => AssetFile {
+            file_name: "openapi.json",
+            content_type: "application/json",
+            gzip: OPENAPI_JSON_GZ,
+            etag: concat!("\"", env!("OPENAPI_ETAG"), "\""),
+            gzip_etag: concat!("\"", env!("OPENAPI_ETAG"), "-gz\""),
+        },
     }
 }
 
@@ -93,22 +107,30 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The asset a path names, if any.
+/// The dashboard file a path names, if any (`/openapi.json` is a route of
+/// its own: `api::Route::OpenApi`).
 pub fn lookup(path: &str) -> Option<Asset> {
-    match path {
-        "/" | "/index.html" => Some(Asset::Index),
-        "/app.js" => Some(Asset::Script),
-        "/style.css" => Some(Asset::Style),
-        _ => None,
-    }
+    PATHS
+        .iter()
+        .find(|(name, _)| *name == path)
+        .map(|&(_, asset)| asset)
 }
+
+/// The dashboard's paths, as `lookup` matches them (the OpenAPI test in
+/// `api/routes.rs` walks them too).
+pub const PATHS: [(&str, Asset); 4] = [
+    ("/", Asset::Index),
+    ("/index.html", Asset::Index),
+    ("/app.js", Asset::Script),
+    ("/style.css", Asset::Style),
+];
 
 /// The answer for `asset`: from memory, or from `www_dir` when given.
 pub fn respond(asset: Asset, www_dir: Option<&Path>, head: &RequestHead) -> Response {
     let file = file(asset);
     let answer = match www_dir {
-        Some(dir) => from_disk(&file, dir),
-        None => from_memory(&file, head),
+        Some(dir) if asset != Asset::OpenApi => from_disk(&file, dir),
+        _ => from_memory(&file, head),
     };
     let mut response = match answer {
         Ok(response) => response,
@@ -248,7 +270,7 @@ fn qvalue(text: &str) -> Option<u16> {
 mod tests {
     use super::*;
 
-    const ASSETS: [Asset; 3] = [Asset::Index, Asset::Script, Asset::Style];
+    const ASSETS: [Asset; 4] = [Asset::Index, Asset::Script, Asset::Style, Asset::OpenApi];
 
     #[test]
     fn if_none_match_lists_weak_tags_and_star() {
@@ -308,10 +330,16 @@ mod tests {
     #[test]
     fn built_in_files_are_gzip_members_of_the_www_files() {
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926, "the CRC-32 check value");
-        let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         for asset in ASSETS {
             let file = file(asset);
-            let on_disk = std::fs::read(www.join(file.file_name)).expect("www file");
+            let dir = if asset == Asset::OpenApi {
+                "docs"
+            } else {
+                "www"
+            };
+            let on_disk =
+                std::fs::read(crate_dir.join(dir).join(file.file_name)).expect("source file");
             let member = file.gzip;
             // ID1 ID2 CM=deflate, no flags, no time, XFL=2, OS=unknown.
             assert_eq!(

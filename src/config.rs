@@ -14,7 +14,7 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
                      [--www DIR] [--max-connections N] [--ws-echo]
                      [--otlp-endpoint URL] [--otlp-header KEY=VALUE]... [--otlp-protocol P]
                      [--otlp-batch-entries N] [--otlp-batch-ms MS] [--otlp-flush-ms MS]
-                     [--otlp-timeout-ms MS]
+                     [--otlp-timeout-ms MS] [--sse-heartbeat-ms MS] [--sse-lifetime-ms MS]
 
   --listen ADDR          address to listen on (default 127.0.0.1:8558; port 0 picks one)
   --log-capacity N       log entries kept per session (default 10000)
@@ -29,6 +29,9 @@ usage: sessions-lite [--listen ADDR] [--log-capacity N] [--max-sessions N]
   --www DIR              serve the dashboard from DIR instead of the built-in copy
   --max-connections N    open connections (default 10000); more are closed at once
   --ws-echo              add /ws-echo, a WebSocket echo route (conformance tests only)
+  --sse-heartbeat-ms MS  a quiet event stream gets a comment line this often (default 15000)
+  --sse-lifetime-ms MS   end each event stream after MS; clients resume with
+                         Last-Event-ID (default 0: never)
   --otlp-endpoint URL    export every log entry over OTLP/HTTP to URL/v1/logs (http:// only;
                          also OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)
   --otlp-header K=V      send this header with every export (repeatable; also
@@ -60,6 +63,9 @@ pub struct Config {
     pub www_dir: Option<PathBuf>,
     pub connections_max: usize,
     pub ws_echo: bool,
+    pub sse_heartbeat_ms: u64,
+    /// 0: streams are never ended by the clock.
+    pub sse_lifetime_ms: u64,
     /// The `--otlp-*` flags as given; `resolve_export` reads them.
     pub export_flags: ExportFlags,
     /// The exporter's settings once resolved with the environment; `None`:
@@ -82,6 +88,8 @@ impl Default for Config {
             www_dir: None,
             connections_max: CONNECTIONS_MAX,
             ws_echo: false,
+            sse_heartbeat_ms: SSE_HEARTBEAT_MS_DEFAULT,
+            sse_lifetime_ms: SSE_LIFETIME_MS_DEFAULT,
             export_flags: ExportFlags::default(),
             export: None,
         }
@@ -176,6 +184,17 @@ fn apply_flag(config: &mut Config, flag: &str, value: String) -> Result<(), Stri
                 WS_PUSH_INTERVAL_MS_MAX as usize,
             )? as u64
         }
+        "--sse-heartbeat-ms" => {
+            config.sse_heartbeat_ms = number(
+                flag,
+                &value,
+                SSE_HEARTBEAT_MS_MIN as usize,
+                SSE_HEARTBEAT_MS_MAX as usize,
+            )? as u64
+        }
+        "--sse-lifetime-ms" => {
+            config.sse_lifetime_ms = number(flag, &value, 0, SSE_LIFETIME_MS_MAX as usize)? as u64
+        }
         "--session-ttl" => {
             config.session_ttl_secs = number(flag, &value, 0, SESSION_TTL_SECS_MAX as usize)? as u64
         }
@@ -249,6 +268,29 @@ mod tests {
             &["--ws-interval-ms", "1"],
         ] {
             assert!(run(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn sse_flags_at_their_bounds() {
+        let config = run(&[]).expect("no flags");
+        assert_eq!(config.sse_heartbeat_ms, 15_000);
+        assert_eq!(config.sse_lifetime_ms, 0);
+        let (min, max) = (SSE_HEARTBEAT_MS_MIN, SSE_HEARTBEAT_MS_MAX);
+        for (value, ok) in [(min - 1, false), (min, true), (max, true), (max + 1, false)] {
+            let config = run(&["--sse-heartbeat-ms", &value.to_string()]);
+            assert_eq!(
+                config.map(|config| config.sse_heartbeat_ms).ok(),
+                ok.then_some(value)
+            );
+        }
+        let max = SSE_LIFETIME_MS_MAX;
+        for (value, ok) in [(0, true), (max, true), (max + 1, false)] {
+            let config = run(&["--sse-lifetime-ms", &value.to_string()]);
+            assert_eq!(
+                config.map(|config| config.sse_lifetime_ms).ok(),
+                ok.then_some(value)
+            );
         }
     }
 

@@ -8,6 +8,7 @@ use crate::api::ParkedRead;
 use crate::http::response::{write_response, Response};
 use crate::limits::*;
 use crate::request_body::BodyRead;
+use crate::sse_stream::SseStream;
 use crate::ws::WsConn;
 use mio::net::TcpStream;
 
@@ -23,6 +24,10 @@ pub enum ConnState {
     LongPoll(Box<ParkedRead>),
     /// Upgraded: WebSocket frames in both directions.
     WebSocket(Box<WsConn>),
+    /// A Server-Sent Events stream: the response goes on until the
+    /// stream ends, the client goes away or reads too slowly; then the
+    /// connection closes. Nothing more is read from the client.
+    EventStream(Box<SseStream>),
     /// The last answer is queued with `Connection: close`; the connection
     /// closes once it is flushed (or its write deadline passes).
     Closing,
@@ -92,6 +97,15 @@ impl Conn {
             ConnState::ReadingBody(body) => self.last_activity_ms + body.idle_timeout_ms(),
             ConnState::LongPoll(parked) => parked.deadline_ms,
             ConnState::WebSocket(ws) => ws.deadline_ms(),
+            ConnState::EventStream(stream) => {
+                // A reader that takes nothing while bytes wait is closed.
+                let unsent = self.unsent() + stream.shared_unsent_bytes();
+                let stall_ms = match unsent {
+                    0 => u64::MAX,
+                    _ => self.last_activity_ms + WRITE_STALL_TIMEOUT_MS,
+                };
+                stream.deadline_ms(unsent).min(stall_ms)
+            }
             ConnState::Closing => {
                 self.closing_since_ms.unwrap_or(self.last_activity_ms) + WRITE_STALL_TIMEOUT_MS
             }

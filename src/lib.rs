@@ -4,8 +4,9 @@
 //! library exposes the pure parts (framing, ingest, log ring, session table,
 //! timer wheel) so that tests in `tests/` and targets in `fuzz/` reach them.
 
-// `deny`, not `forbid`: `client::signals` alone allows it, for kill(2) and
-// waitid(2) (the wrapper forwards signals to its child).
+// `deny`, not `forbid`: `client::signals` allows it, for kill(2) and
+// waitid(2) (the wrapper forwards signals to its child), and one function
+// each of `process_stats`, for sysconf(3) and getrlimit(2).
 #![deny(unsafe_code)]
 
 pub mod api;
@@ -19,10 +20,14 @@ pub mod ingest;
 pub mod level;
 pub mod limits;
 pub mod log_ring;
+pub mod metrics;
 pub mod outbound;
+pub mod process_stats;
 pub mod request_body;
 pub mod server;
 pub mod sessions;
+pub mod sse;
+pub mod sse_stream;
 pub mod time;
 pub mod timer_wheel;
 pub mod verdict;

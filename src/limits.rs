@@ -160,6 +160,9 @@ pub const INPUT_BYTES_MAX: usize = HEAD_BYTES_MAX + READ_CHUNK_BYTES;
 /// written there so that the page is not copied behind it (a head that does
 /// not fit is written the usual way, and the page copied).
 pub const RESPONSE_HEAD_ROOM_BYTES: usize = 512;
+/// A `/metrics` answer's body, every value at its longest (a test in
+/// `metrics/` renders that): its buffer is allocated at this size once.
+pub const METRICS_BODY_BYTES_MAX: usize = 12 * 1024;
 /// An idle connection keeps at most this much output buffer capacity.
 pub const OUTPUT_BUFFER_KEEP_BYTES: usize = 16 * 1024;
 /// An idle connection keeps at most this much input buffer capacity.
@@ -185,6 +188,44 @@ const _: () = assert!(
 const _: () = assert!(
     WS_LOG_READ_AHEAD_BYTES_MAX + WS_LOG_READ_AHEAD_OVERSHOOT_BYTES_MAX < WS_UNSENT_BYTES_MAX
 );
+
+// Server-Sent Events (`sse.rs`, `sse_stream.rs`).
+
+/// A stream that sent nothing for this long gets a comment line, so that
+/// proxies and clients see it alive (`--sse-heartbeat-ms`).
+pub const SSE_HEARTBEAT_MS_DEFAULT: u64 = 15_000;
+/// Smallest `--sse-heartbeat-ms` (tests shorten it; no lower).
+pub const SSE_HEARTBEAT_MS_MIN: u64 = 100;
+/// Largest `--sse-heartbeat-ms`.
+pub const SSE_HEARTBEAT_MS_MAX: u64 = 60_000;
+/// `retry:` sent once at the start of every stream: how long a browser's
+/// `EventSource` waits before it reconnects.
+pub const SSE_RETRY_MS: u64 = 1_000;
+/// The server ends a stream this long after it started, without `event:
+/// end`, and the client resumes with `Last-Event-ID`
+/// (`--sse-lifetime-ms`; 0 = never).
+pub const SSE_LIFETIME_MS_DEFAULT: u64 = 0;
+/// Largest `--sse-lifetime-ms`: a day.
+pub const SSE_LIFETIME_MS_MAX: u64 = 24 * 3600 * 1000;
+/// Log bytes read ahead from the ring for one SSE log stream (its framed
+/// events, counted exactly); past it the ring is the buffer and what it
+/// evicts meanwhile is counted as `dropped` in the next page.
+pub const SSE_READ_AHEAD_BYTES_MAX: usize = WS_LOG_READ_AHEAD_BYTES_MAX;
+/// How far a log stream's unsent bytes may pass the read-ahead: a page
+/// carries at least one entry, so an entry larger than what is left goes
+/// alone, with under 512 bytes of event, page fields and chunk framing.
+pub const SSE_READ_AHEAD_OVERSHOOT_BYTES_MAX: usize = LOG_ENTRY_JSON_BYTES_MAX + 512;
+/// Unsent bytes one `/sessions/events` stream may still hold of older
+/// lists when a new one is due, an interval later. Over it: closed.
+pub const SSE_UNSENT_BYTES_MAX: usize = WS_UNSENT_BYTES_MAX;
+const _: () = assert!(SSE_HEARTBEAT_MS_MIN <= SSE_HEARTBEAT_MS_DEFAULT);
+const _: () = assert!(SSE_HEARTBEAT_MS_DEFAULT <= SSE_HEARTBEAT_MS_MAX);
+// A log stream's backlog never stops the server at its output high-water
+// mark, and stays under the list streams' cap.
+const _: () =
+    assert!(SSE_READ_AHEAD_BYTES_MAX + SSE_READ_AHEAD_OVERSHOOT_BYTES_MAX < CONN_OUTPUT_BYTES_HIGH);
+const _: () =
+    assert!(SSE_READ_AHEAD_BYTES_MAX + SSE_READ_AHEAD_OVERSHOOT_BYTES_MAX < SSE_UNSENT_BYTES_MAX);
 
 // The OTLP/HTTP exporter (`export/`).
 

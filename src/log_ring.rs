@@ -62,6 +62,64 @@ pub struct Entry<'a> {
     pub data: Option<&'a str>,
 }
 
+/// One entry as the ring holds it: the same fields as `Entry`, with the
+/// message and data as bytes. They are UTF-8 (they were `&str`s when
+/// pushed) but not checked again, which was a sixth of the work of sending
+/// a page or an export batch; the consumers that need a `&str` check
+/// (`validated`), the rest copy bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawEntry<'a> {
+    pub cursor: u64,
+    pub timestamp_ms: u64,
+    pub level: Level,
+    pub truncated: bool,
+    pub message: &'a [u8],
+    pub data: Option<&'a [u8]>,
+}
+
+impl<'a> RawEntry<'a> {
+    /// The entry with its text as `&str`.
+    pub fn validated(self) -> Entry<'a> {
+        Entry {
+            cursor: self.cursor,
+            timestamp_ms: self.timestamp_ms,
+            level: self.level,
+            truncated: self.truncated,
+            message: str_stored(self.message),
+            data: self.data.map(str_stored),
+        }
+    }
+}
+
+impl<'a> From<Entry<'a>> for RawEntry<'a> {
+    fn from(entry: Entry<'a>) -> RawEntry<'a> {
+        RawEntry {
+            cursor: entry.cursor,
+            timestamp_ms: entry.timestamp_ms,
+            level: entry.level,
+            truncated: entry.truncated,
+            message: entry.message.as_bytes(),
+            data: entry.data.map(str::as_bytes),
+        }
+    }
+}
+/// What pushes did to the rings they went to, by level code (`Level as
+/// usize`): kept by the server across every ring, read by `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogTally {
+    pub appended: [u64; LEVEL_COUNT],
+    /// Entries evicted to make room (capacity or byte cap), by their level.
+    pub evicted: [u64; LEVEL_COUNT],
+    /// Encoded record bytes pushed, and evicted: their difference is what
+    /// the rings hold, less the rings of sessions evicted whole.
+    pub bytes_added: u64,
+    pub bytes_evicted: u64,
+}
+
+/// Levels a record can hold (two bits of the flags byte).
+pub const LEVEL_COUNT: usize = 4;
+const _: () = assert!(Level::Error as usize == LEVEL_COUNT - 1);
+
 /// Entries of one session. Holds at most `capacity` entries and at most
 /// `LOG_RING_BYTES_MAX` bytes; older entries are evicted and counted.
 pub struct LogRing {
@@ -118,6 +176,21 @@ impl LogRing {
         message: &str,
         data: Option<&str>,
     ) -> u64 {
+        let mut tally = LogTally::default();
+        self.push_tallied(&mut tally, timestamp_ms, level, truncated, message, data)
+    }
+
+    /// `push`, adding what it did (the entry, evictions, bytes) to `tally`:
+    /// the server's counters for `/metrics`, summed over every ring.
+    pub fn push_tallied(
+        &mut self,
+        tally: &mut LogTally,
+        timestamp_ms: u64,
+        level: Level,
+        truncated: bool,
+        message: &str,
+        data: Option<&str>,
+    ) -> u64 {
         debug_assert!(data.is_none_or(|data| data.len() <= ENTRY_DATA_BYTES_MAX));
         let (message, truncated) = message_cut(message, truncated);
         let header = Header {
@@ -144,7 +217,9 @@ impl LogRing {
         self.next_cursor += 1;
         self.entry_count += 1;
         self.record_bytes += record_len;
-        self.evict_over_limits();
+        tally.appended[level as usize] += 1;
+        tally.bytes_added += record_len as u64;
+        self.evict_over_limits(tally);
         cursor
     }
 
@@ -186,6 +261,11 @@ impl LogRing {
     /// `first_cursor()` when `cursor` was evicted). Cost O(entries yielded)
     /// plus a bounded seek.
     pub fn iter_from(&self, cursor: u64) -> impl Iterator<Item = Entry<'_>> + '_ {
+        self.raw_iter_from(cursor).map(RawEntry::validated)
+    }
+
+    /// `iter_from` without checking the text again (see `RawEntry`).
+    pub fn raw_iter_from(&self, cursor: u64) -> impl Iterator<Item = RawEntry<'_>> + '_ {
         let cursor = cursor.max(self.first_cursor());
         let (block_index, offset) = self.seek(cursor);
         let block_bytes = self.blocks.get(block_index).map_or(&[][..], |b| &b.bytes);
@@ -236,20 +316,24 @@ impl LogRing {
         &mut tail.bytes
     }
 
-    fn evict_over_limits(&mut self) {
+    fn evict_over_limits(&mut self, tally: &mut LogTally) {
         while self.entry_count > self.entry_count_max
             || (self.record_bytes > self.record_bytes_max && self.entry_count > 1)
         {
-            self.evict_oldest();
+            self.evict_oldest(tally);
         }
     }
 
-    fn evict_oldest(&mut self) {
+    fn evict_oldest(&mut self, tally: &mut LogTally) {
         let front = self
             .blocks
             .front_mut()
             .expect("a held entry lives in a block");
         let end = record_skip(&front.bytes, front.start);
+        // The flags byte follows the 6-byte timestamp.
+        let flags = front.bytes[front.start + HEADER_FIXED_BYTES - 1];
+        tally.evicted[usize::from(flags & FLAG_LEVEL_MASK)] += 1;
+        tally.bytes_evicted += (end - front.start) as u64;
         self.record_bytes -= end - front.start;
         front.start = end;
         front.first_cursor += 1;
@@ -313,9 +397,9 @@ struct Iter<'a> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = Entry<'a>;
+    type Item = RawEntry<'a>;
 
-    fn next(&mut self) -> Option<Entry<'a>> {
+    fn next(&mut self) -> Option<RawEntry<'a>> {
         if self.cursor >= self.end_cursor {
             return None;
         }
@@ -394,21 +478,17 @@ fn record_skip(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// The entry at `offset` and the offset just past it.
-fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (Entry<'_>, usize) {
+fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (RawEntry<'_>, usize) {
     let (header, message_start) = Header::decode(bytes, offset);
     let message_end = message_start + header.message_len;
-    let message = str_stored(&bytes[message_start..message_end]);
     let data_end = message_end + header.data_len.unwrap_or(0);
-    let data = header
-        .data_len
-        .map(|_| str_stored(&bytes[message_end..data_end]));
-    let entry = Entry {
+    let entry = RawEntry {
         cursor,
         timestamp_ms: header.timestamp_ms,
         level: Level::from_code(header.flags & FLAG_LEVEL_MASK).expect("two bits hold a level"),
         truncated: header.flags & FLAG_TRUNCATED != 0,
-        message,
-        data,
+        message: &bytes[message_start..message_end],
+        data: header.data_len.map(|_| &bytes[message_end..data_end]),
     };
     (entry, data_end)
 }
@@ -474,6 +554,22 @@ fn varint_len(value: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tally_counts_pushes_and_evictions_by_level_and_bytes() {
+        let mut ring = LogRing::new(2);
+        let mut tally = LogTally::default();
+        ring.push_tallied(&mut tally, 0, Level::Warn, false, "one", None);
+        ring.push_tallied(&mut tally, 0, Level::Error, false, "two", Some("{}"));
+        assert_eq!(tally.evicted, [0; LEVEL_COUNT], "at capacity, nothing goes");
+        // Capacity + 1: the oldest (warn) goes, then the error one.
+        ring.push_tallied(&mut tally, 0, Level::Debug, false, "three", None);
+        ring.push_tallied(&mut tally, 0, Level::Debug, false, "four", None);
+        assert_eq!(tally.appended, [2, 0, 1, 1]);
+        assert_eq!(tally.evicted, [0, 0, 1, 1]);
+        let held = tally.bytes_added - tally.bytes_evicted;
+        assert_eq!(held, ring.record_bytes() as u64);
+    }
 
     #[test]
     fn headers_decode_as_encoded() {

@@ -694,6 +694,8 @@ pub struct SessionTable {
     /// Log entries of evicted sessions the exporter had not taken, since
     /// the last `take_export_lost`.
     export_lost: u64,
+    /// Encoded log bytes of every session evicted so far (`/metrics`).
+    log_bytes_released: u64,
     /// Active sessions, the server's own included.
     active_count: usize,
     seq_next: u64,
@@ -710,6 +712,7 @@ impl SessionTable {
             ended: VecDeque::new(),
             evicted: Vec::new(),
             export_lost: 0,
+            log_bytes_released: 0,
             active_count: 0,
             seq_next: 0,
         };
@@ -883,6 +886,11 @@ impl SessionTable {
         std::mem::take(&mut self.evicted)
     }
 
+    /// Encoded log bytes that left with evicted sessions, ever.
+    pub fn log_bytes_released(&self) -> u64 {
+        self.log_bytes_released
+    }
+
     /// Log entries lost with evicted sessions before the exporter took
     /// them, since the last call.
     pub fn take_export_lost(&mut self) -> u64 {
@@ -1017,6 +1025,7 @@ impl SessionTable {
             if let Some(session) = self.sessions.remove(&id) {
                 debug_assert!(!session.is_active());
                 self.order.remove(&session.created_seq);
+                self.log_bytes_released += session.log.record_bytes() as u64;
                 if self.config.export {
                     let taken = session.export.get().cursor;
                     self.export_lost += session.log.next_cursor().saturating_sub(taken);

@@ -5,8 +5,10 @@
 //! one pass with no intermediate tree. serde_json still escapes every string.
 //! A session keeps its rendered object between changes (`Session::rendered`).
 
-use crate::http::response::{decimal_len, write_decimal, write_json_string};
+use crate::http::response::{decimal_len, write_decimal, write_json_string, write_json_utf8};
+#[cfg(test)]
 use crate::log_ring::Entry;
+use crate::log_ring::RawEntry;
 use crate::sessions::{id_hex, Session, SessionId};
 use crate::time::{rfc3339_ms_bytes, SecondCache};
 use std::io::Write;
@@ -121,13 +123,13 @@ pub fn sessions_message(now_ms: u64, server_id: &SessionId, sessions: &[&Session
 }
 
 /// Appends one log entry object.
-pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
+pub fn write_entry(out: &mut Vec<u8>, entry: &RawEntry) {
     write_entry_in_run(out, entry, &mut SecondCache::default());
 }
 
 /// Appends one log entry object of a run of them: `seconds` keeps the
 /// time of the previous one, which the entries of a page mostly share.
-fn write_entry_in_run(out: &mut Vec<u8>, entry: &Entry, seconds: &mut SecondCache) {
+fn write_entry_in_run(out: &mut Vec<u8>, entry: &RawEntry, seconds: &mut SecondCache) {
     out.extend_from_slice(b"{\"cursor\":");
     write_decimal(out, entry.cursor);
     out.extend_from_slice(b",\"timestamp\":\"");
@@ -135,10 +137,10 @@ fn write_entry_in_run(out: &mut Vec<u8>, entry: &Entry, seconds: &mut SecondCach
     out.extend_from_slice(b"\",\"level\":\"");
     out.extend_from_slice(entry.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
-    write_json_string(out, entry.message);
+    write_json_utf8(out, entry.message);
     if let Some(data) = entry.data {
         out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(data);
     }
     if entry.truncated {
         out.extend_from_slice(b",\"truncated\":true");
@@ -147,7 +149,7 @@ fn write_entry_in_run(out: &mut Vec<u8>, entry: &Entry, seconds: &mut SecondCach
 }
 
 /// Appends `[entry, ...]`.
-pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = Entry<'a>>) {
+pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = RawEntry<'a>>) {
     let mut seconds = SecondCache::default();
     out.push(b'[');
     for (index, entry) in entries.enumerate() {
@@ -162,12 +164,12 @@ pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = Entry<
 /// Appends one entry as a text line: `TIMESTAMP LEVEL MESSAGE`. Line breaks
 /// inside a message are written as `\n` / `\r` so that one line stays one
 /// entry.
-pub fn write_entry_text(out: &mut Vec<u8>, entry: &Entry) {
+pub fn write_entry_text(out: &mut Vec<u8>, entry: &RawEntry) {
     out.extend_from_slice(&rfc3339_ms_bytes(entry.timestamp_ms));
     out.push(b' ');
     out.extend_from_slice(entry.level.as_str().as_bytes());
     out.push(b' ');
-    for byte in entry.message.bytes() {
+    for &byte in entry.message {
         match byte {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
@@ -216,7 +218,7 @@ pub fn write_log_message<'a>(
     out: &mut Vec<u8>,
     session_id: &SessionId,
     start: u64,
-    entries: impl Iterator<Item = Entry<'a>>,
+    entries: impl Iterator<Item = RawEntry<'a>>,
     dropped: u64,
     bytes_max: usize,
 ) -> usize {
@@ -230,6 +232,64 @@ pub fn write_log_message<'a>(
     out.extend_from_slice(b"{\"type\":\"log\",\"session\":\"");
     out.extend_from_slice(&id_hex(session_id));
     out.extend_from_slice(b"\",\"entries\":[");
+    let count = write_entries_within(out, entries, end_max, closing_bytes);
+    out.extend_from_slice(b"],\"cursor\":");
+    write_decimal(out, start + count as u64);
+    out.extend_from_slice(b",\"dropped\":");
+    write_decimal(out, dropped);
+    out.push(b'}');
+    count
+}
+
+/// Appends a log page, `{"entries":[...],"cursor":C,"dropped":D,"more":M,
+/// "total":T}` (the body of `GET /sessions/{id}/log`, without its
+/// newline), with the entries from `start` on that fit in `bytes_max`
+/// bytes, and at least one: measured by rendering, as `write_log_message`
+/// does. `next` is the log's next cursor (for `more`). Returns how many
+/// went in.
+pub fn write_log_page_within<'a>(
+    out: &mut Vec<u8>,
+    start: u64,
+    entries: impl Iterator<Item = RawEntry<'a>>,
+    end: &PageEnd,
+    next: u64,
+    bytes_max: usize,
+) -> usize {
+    let end_max = out.len().saturating_add(bytes_max);
+    // `],"cursor":C,"dropped":D,"more":false,"total":T}` after `count`.
+    let closing_bytes = |count: usize| {
+        b"],\"cursor\":,\"dropped\":,\"more\":false,\"total\":}".len()
+            + decimal_len(start + count as u64)
+            + decimal_len(end.dropped)
+            + decimal_len(end.total as u64)
+    };
+    out.extend_from_slice(b"{\"entries\":[");
+    let count = write_entries_within(out, entries, end_max, closing_bytes);
+    out.push(b']');
+    let cursor = start + count as u64;
+    let page_end = PageEnd {
+        cursor,
+        more: cursor < next,
+        ..*end
+    };
+    write_page_end(out, &page_end);
+    // `write_page_end` closes a body with a newline; a page here is a
+    // field value, one line.
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    count
+}
+
+/// Appends entries, comma-separated, while they and `closing_bytes(count)`
+/// after them stay within `end_max` (an absolute length of `out`), and at
+/// least one. Returns how many went in.
+fn write_entries_within<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = RawEntry<'a>>,
+    end_max: usize,
+    closing_bytes: impl Fn(usize) -> usize,
+) -> usize {
     let mut seconds = SecondCache::default();
     let mut count = 0;
     for entry in entries {
@@ -244,11 +304,6 @@ pub fn write_log_message<'a>(
         }
         count += 1;
     }
-    out.extend_from_slice(b"],\"cursor\":");
-    write_decimal(out, start + count as u64);
-    out.extend_from_slice(b",\"dropped\":");
-    write_decimal(out, dropped);
-    out.push(b'}');
     count
 }
 
@@ -340,7 +395,7 @@ mod tests {
 
     fn entry_json(entry: &Entry) -> serde_json::Value {
         let mut out = Vec::new();
-        write_entry(&mut out, entry);
+        write_entry(&mut out, &RawEntry::from(*entry));
         serde_json::from_slice(&out).expect("an entry is JSON")
     }
 
@@ -378,7 +433,7 @@ mod tests {
         let id = [3; 12];
         let render = |count: usize, bytes_max: usize| {
             let mut out = b"before".to_vec();
-            let iter = entries.iter().copied().take(count);
+            let iter = entries.iter().copied().map(RawEntry::from).take(count);
             let written = write_log_message(&mut out, &id, 95, iter, 7, bytes_max);
             (out.split_off(6), written)
         };
@@ -424,10 +479,10 @@ mod tests {
             data: Some(&data),
         };
         let mut out = Vec::new();
-        write_entry(&mut out, &entry);
+        write_entry(&mut out, &entry.into());
         assert!(out.len() < LOG_ENTRY_JSON_BYTES_MAX, "{}", out.len());
         out.clear();
-        let alone = std::iter::once(entry);
+        let alone = std::iter::once(entry.into());
         assert_eq!(
             write_log_message(&mut out, &[0xff; 12], u64::MAX - 1, alone, u64::MAX, 0),
             1

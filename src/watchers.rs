@@ -1,6 +1,7 @@
 //! Who waits on which session: one registry for every reader that a change
-//! to a session must wake (a parked long-poll, a WebSocket follower, the
-//! OTLP exporter, which watches every session). The server wakes them in
+//! to a session must wake (a parked long-poll, a WebSocket follower, a
+//! Server-Sent Events log stream, the OTLP exporter, which watches every
+//! session). The server wakes them in
 //! one place (`Server::wake_changed_sessions`) and asks each, by its kind,
 //! whether it still waits; those that don't are forgotten there, and
 //! watchers of connections that closed are dropped the same way, lazily.
@@ -19,6 +20,8 @@ pub enum WatcherKind {
     LongPoll,
     /// A WebSocket client following the session's log.
     WsFollow,
+    /// A Server-Sent Events stream of the session's log.
+    SseFollow,
     /// The OTLP exporter: notes the session as having something to export.
     Export,
 }

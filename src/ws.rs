@@ -508,14 +508,17 @@ impl WsConn {
         Some(&push.frame[push.offset..])
     }
 
-    /// The socket took `count` bytes of `push_unsent`.
-    pub fn push_written(&mut self, count: usize) {
+    /// The socket took `count` bytes of `push_unsent`; true when that was
+    /// the rest of it.
+    pub fn push_written(&mut self, count: usize) -> bool {
         if let Some(push) = &mut self.push_sending {
             push.offset = (push.offset + count).min(push.frame.len());
             if push.offset == push.frame.len() {
                 self.push_sending = None;
+                return true;
             }
         }
+        false
     }
 
     /// Reads the followed log into `log` messages while the bytes queued in
@@ -564,16 +567,16 @@ impl WsConn {
     /// `WS_UNSENT_BYTES_MAX` of older messages after a whole interval (its
     /// queue, and the rest of a list offered an interval ago or more) is
     /// cut off; otherwise the new list replaces one not yet started, so
-    /// lists never pile up.
+    /// lists never pile up. True when it replaced one (dropped as stale).
     pub fn offer_push(
         &mut self,
         push: &mut ListPush,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
-    ) {
+    ) -> bool {
         if self.ending_deadline_ms.is_some() || self.echo {
-            return;
+            return false;
         }
         let compressed = self.deflate.is_some_and(|deflate| deflate.compressed_lists);
         let overdue = self
@@ -582,13 +585,15 @@ impl WsConn {
             .filter(|push| push.offered_ms + interval_ms <= now_ms);
         let stale = self.queued_bytes(output_unsent) + overdue.map_or(0, Push::remaining);
         if stale > WS_UNSENT_BYTES_MAX {
-            return self.cut_off(now_ms);
+            self.cut_off(now_ms);
+            return false;
         }
-        self.push_next = Some(Push {
+        let replaced = self.push_next.replace(Push {
             frame: push.frame(compressed),
             offset: 0,
             offered_ms: now_ms,
         });
+        replaced.is_some()
     }
 
     /// Whether this client follows `session`'s log.
@@ -654,7 +659,9 @@ fn read_log_messages(follow: &mut Follow, log: &LogRing, queued: usize, out: &mu
             return;
         }
         payload.clear();
-        let entries = log.iter_from(start).take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
+        let entries = log
+            .raw_iter_from(start)
+            .take(WS_LOG_ENTRIES_PER_MESSAGE_MAX);
         let payload_max = room.saturating_sub(DATA_FRAME_HEADER_BYTES_MAX);
         let count = views::write_log_message(
             &mut payload,
@@ -701,6 +708,11 @@ impl ListPush {
             plain: None,
             deflated: None,
         }
+    }
+
+    /// The message's JSON, which SSE list streams send too (`sse_stream.rs`).
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
     }
 
     /// The whole frame, plain or compressed (RSV1 set).
@@ -1007,7 +1019,7 @@ mod tests {
         let framed_bytes = |count| {
             let mut payload = Vec::new();
             let id = app.sessions.server_id();
-            let entries = log.iter_from(0).take(count);
+            let entries = log.raw_iter_from(0).take(count);
             views::write_log_message(&mut payload, &id, 0, entries, 0, usize::MAX);
             text_frame(&payload, false).len()
         };

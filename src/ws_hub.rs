@@ -43,38 +43,47 @@ impl WsHub {
     }
 
     /// Once per loop turn: clients that just joined get the list without
-    /// waiting for the next push.
-    pub fn on_turn_end(&mut self, conns: &mut [Option<Conn>], app: &App, revisit: &mut Vec<usize>) {
+    /// waiting for the next push. Returns the pushes it made stale.
+    pub fn on_turn_end(
+        &mut self,
+        conns: &mut [Option<Conn>],
+        app: &App,
+        revisit: &mut Vec<usize>,
+    ) -> u64 {
         if self.joined.is_empty() {
-            return;
+            return 0;
         }
         let mut push = ListPush::new(app, self.joined_ms);
-        hand_out(&self.joined, &mut push, self.joined_ms, app, conns, revisit);
+        let stale = hand_out(&self.joined, &mut push, self.joined_ms, app, conns, revisit);
         self.joined.clear();
+        stale
     }
 
     /// Every `--ws-interval-ms`: the list is built and framed once and
-    /// handed to every client (none: nothing is built).
+    /// handed to every client (none: nothing is built). `push` is the
+    /// tick's list, shared with SSE list streams: built here if not yet.
+    /// Returns the older pushes it replaced before they started (stale).
     pub fn on_push_tick(
         &mut self,
         conns: &mut [Option<Conn>],
         app: &App,
+        push: &mut Option<ListPush>,
         now_ms: u64,
         revisit: &mut Vec<usize>,
-    ) {
+    ) -> u64 {
         self.clients
             .retain(|&(slot, serial)| client_mut(conns, slot, serial).is_some());
         self.joined.clear();
         if self.clients.is_empty() {
-            return;
+            return 0;
         }
-        let mut push = ListPush::new(app, now_ms);
-        hand_out(&self.clients, &mut push, now_ms, app, conns, revisit);
+        let push = push.get_or_insert_with(|| ListPush::new(app, now_ms));
+        hand_out(&self.clients, push, now_ms, app, conns, revisit)
     }
 }
 
 /// Gives one list push, made at `now_ms`, to everyone in `targets` that is
-/// still there.
+/// still there; the count of older pushes it replaced.
 fn hand_out(
     targets: &[(usize, u64)],
     push: &mut ListPush,
@@ -82,18 +91,20 @@ fn hand_out(
     app: &App,
     conns: &mut [Option<Conn>],
     revisit: &mut Vec<usize>,
-) {
+) -> u64 {
     let interval_ms = app.config.ws_push_interval_ms;
+    let mut stale = 0;
     for &(slot, serial) in targets {
         let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
             continue;
         };
         let output_unsent = conn.unsent();
         if let Some(ws) = client_of(conn, serial) {
-            ws.offer_push(push, output_unsent, interval_ms, now_ms);
+            stale += u64::from(ws.offer_push(push, output_unsent, interval_ms, now_ms));
             revisit.push(slot);
         }
     }
+    stale
 }
 
 /// A WebSocket connection in a slot, if it is still the one with `serial`.

@@ -177,7 +177,7 @@ fn record_of(parts: &Parts) -> Record<'_> {
     let event = match parts.kind {
         0 => Event::Entry {
             cursor,
-            data: parts.data.as_deref(),
+            data: parts.data.as_deref().map(str::as_bytes),
             truncated: parts.truncated,
         },
         1 => Event::SessionStart {
@@ -192,7 +192,7 @@ fn record_of(parts: &Parts) -> Record<'_> {
         time_unix_nano: time,
         observed_time_unix_nano: observed,
         level: parts.level,
-        body: &parts.body,
+        body: parts.body.as_bytes(),
         session: SessionAttrs {
             id: &parts.id,
             appname: &parts.appname,

@@ -27,7 +27,7 @@ use super::settings::ExportSettings;
 use crate::api::{App, VERSION};
 use crate::level::Level;
 use crate::limits::*;
-use crate::log_ring::Entry;
+use crate::log_ring::RawEntry;
 use crate::outbound::{Outbound, Progress, Request};
 use crate::sessions::{format_id, Session, SessionId};
 use crate::views::ExportHealth;
@@ -332,6 +332,7 @@ impl Exporter {
             jobid: session.jobid.as_deref(),
         };
         let observed = now_ms.saturating_mul(1_000_000);
+        self.writer.start_session(&attrs);
         let mut full = false;
         if !mark.start_taken {
             if self.batch_full(*entries) {
@@ -341,14 +342,14 @@ impl Exporter {
                 time_unix_nano: session.created_ms.saturating_mul(1_000_000),
                 observed_time_unix_nano: observed,
                 level: Level::Info,
-                body: "session started",
+                body: b"session started",
                 session: attrs,
                 event: Event::SessionStart {
                     metadata: &session.metadata,
                 },
                 dropped_before: 0,
             };
-            self.writer.push(&record);
+            self.writer.push_of_session(&record);
             mark.start_taken = true;
         }
         let first = session.log.first_cursor();
@@ -358,12 +359,12 @@ impl Exporter {
             mark.dropped_unreported += gap;
             mark.cursor = first;
         }
-        for entry in session.log.iter_from(mark.cursor) {
+        for entry in session.log.raw_iter_from(mark.cursor) {
             if self.batch_full(*entries) {
                 full = true;
                 break;
             }
-            self.writer.push(&entry_record(
+            self.writer.push_of_session(&entry_record(
                 &entry,
                 attrs,
                 observed,
@@ -387,7 +388,7 @@ impl Exporter {
                     time_unix_nano: session.ended_ms.unwrap_or(now_ms).saturating_mul(1_000_000),
                     observed_time_unix_nano: observed,
                     level: Level::Info,
-                    body: &body,
+                    body: body.as_bytes(),
                     session: attrs,
                     event: Event::SessionEnd {
                         metadata: &session.metadata,
@@ -395,7 +396,7 @@ impl Exporter {
                     },
                     dropped_before: mark.dropped_unreported,
                 };
-                self.writer.push(&record);
+                self.writer.push_of_session(&record);
                 mark.dropped_unreported = 0;
                 mark.end_taken = true;
             }
@@ -598,7 +599,7 @@ impl Exporter {
 
 /// The record of one log entry.
 fn entry_record<'a>(
-    entry: &Entry<'a>,
+    entry: &RawEntry<'a>,
     session: SessionAttrs<'a>,
     observed: u64,
     dropped_before: u64,

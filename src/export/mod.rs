@@ -15,11 +15,15 @@
 //!   records and attributes;
 //! - `otlp_answer`: a collector's answer (status, body, `Retry-After`) to
 //!   accepted, retry or refused;
+//! - `otlp_fields`, `plain_record`: the field numbers; the common record
+//!   (a plain log line) written straight, its size known before it starts;
 //! - `backoff`: the delay before a retry (exponential, full jitter).
 
 pub mod backoff;
 pub mod exporter;
 pub mod otlp_answer;
+pub mod otlp_fields;
 pub mod otlp_request;
+pub mod plain_record;
 pub mod protobuf;
 pub mod settings;

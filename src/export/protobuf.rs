@@ -36,8 +36,11 @@ pub fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
 
 /// Bytes `put_varint` writes for `value`.
 pub fn varint_size(value: u64) -> usize {
-    let bits = 64 - (value | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    // ceil(bits / 7) as a multiply and a shift, from the index of the
+    // highest bit (exact for every width; the test below checks each): a
+    // division here was a fifth of the cost of writing a plain record.
+    let highest_bit = 63 - (value | 1).leading_zeros() as usize;
+    (highest_bit * 9 + 73) / 64
 }
 
 /// Appends the key of field `number` with `wire_type`.
@@ -328,7 +331,9 @@ mod tests {
         let mut max = vec![0xff; 9];
         max.push(0x01);
         check(|buf| put_varint(buf, u64::MAX), &max);
-        for value in [0, 1, 127, 128, 16_383, 16_384, 1 << 35, u64::MAX] {
+        // Every width, at both ends.
+        let widths = (0..64).flat_map(|bit| [1u64 << bit, (1u64 << bit) | ((1u64 << bit) - 1)]);
+        for value in [0, 300, 1 << 35].into_iter().chain(widths) {
             let mut buf = Vec::new();
             put_varint(&mut buf, value);
             assert_eq!(varint_size(value), buf.len(), "{value}");

@@ -36,6 +36,18 @@ impl Method {
         }
     }
 
+    /// The method's name as sent (`Other` has none of its own).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other => "OTHER",
+        }
+    }
+
     /// POST, PUT and DELETE change state: they need the token and a
     /// same-origin `Origin`.
     pub fn is_write(self) -> bool {
@@ -71,6 +83,8 @@ pub struct RequestHead<'a> {
     /// Every `Accept-Encoding` value, joined with ", " (a list header).
     pub accept_encoding: Option<Cow<'a, str>>,
     pub if_none_match: Option<Cow<'a, str>>,
+    /// An `EventSource` reconnecting names the last event id it got.
+    pub last_event_id: Option<Cow<'a, str>>,
     pub framing: BodyFraming,
     pub expect_continue: bool,
     /// After this exchange the connection stays open.
@@ -105,6 +119,7 @@ impl RequestHead<'_> {
             accept: owned(self.accept),
             accept_encoding: owned(self.accept_encoding),
             if_none_match: owned(self.if_none_match),
+            last_event_id: owned(self.last_event_id),
             framing: self.framing,
             expect_continue: self.expect_continue,
             keep_alive: self.keep_alive,
@@ -309,6 +324,7 @@ fn decide<'a>(
         accept: None,
         accept_encoding: None,
         if_none_match: None,
+        last_event_id: None,
         framing: BodyFraming::None,
         expect_continue: false,
         keep_alive: version_minor >= 1,
@@ -400,6 +416,8 @@ fn read_plain_header<'a>(
         &mut head.accept
     } else if name.eq_ignore_ascii_case("if-none-match") {
         &mut head.if_none_match
+    } else if name.eq_ignore_ascii_case("last-event-id") {
+        &mut head.last_event_id
     } else if name.eq_ignore_ascii_case("sec-websocket-key") {
         &mut head.websocket_key
     } else if name.eq_ignore_ascii_case("sec-websocket-version") {

@@ -38,6 +38,7 @@ impl Server {
                 let message = format!("request head not complete within {HEAD_TIMEOUT_MS} ms");
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
+                self.app.counters.count_answer(None, 408);
                 conn.input.clear();
                 conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
@@ -50,6 +51,7 @@ impl Server {
                 );
                 let response = Response::error(408, &message).closing();
                 api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
+                self.app.counters.count_answer(Some(body.head.method), 408);
                 conn.input.clear();
                 conn.queue(response, false, now_ms);
                 self.write_out(slot, conn, now_ms)
@@ -62,6 +64,17 @@ impl Server {
             }
             ConnState::WebSocket(ws) => {
                 if ws.on_deadline(now_ms) == Verdict::Close {
+                    return Verdict::Close;
+                }
+                self.write_out(slot, conn, now_ms)
+            }
+            ConnState::EventStream(stream) => {
+                let unsent = conn.output.len() - conn.output_sent + stream.shared_unsent_bytes();
+                if unsent > 0 && now_ms >= conn.last_activity_ms + WRITE_STALL_TIMEOUT_MS {
+                    self.note_stalled_stream(conn, now_ms);
+                    return Verdict::Close;
+                }
+                if stream.on_deadline(&mut conn.output, unsent, now_ms) == Verdict::Close {
                     return Verdict::Close;
                 }
                 self.write_out(slot, conn, now_ms)

@@ -8,6 +8,7 @@
 
 mod clock;
 mod deadlines;
+mod event_streams;
 mod exporting;
 mod request;
 mod socket_io;
@@ -115,9 +116,12 @@ pub struct Server {
     wheel: TimerWheel<TimerKey>,
     /// Connections to process again this turn without an event.
     revisit: Vec<usize>,
-    /// Everything that waits on a session: long-polls, WebSocket follows.
+    /// Everything that waits on a session: long-polls, WebSocket follows,
+    /// SSE log streams, the exporter.
     watchers: Watchers,
     ws_hub: WsHub,
+    /// `/sessions/events` streams, which get the list pushes.
+    list_streams: event_streams::ListStreams,
     /// The OTLP exporter, when `--otlp-endpoint` (or the environment) is set.
     exporter: Option<Exporter>,
     /// The end of the self-pipe that SIGTERM and SIGINT write to.
@@ -167,6 +171,7 @@ impl Server {
             revisit: Vec::new(),
             watchers,
             ws_hub: WsHub::new(),
+            list_streams: event_streams::ListStreams::default(),
             exporter,
             signals: None,
             stop_deadline_ms: None,
@@ -259,6 +264,7 @@ impl Server {
             // Accepted and closed at once: the client learns at once, and
             // the kernel's backlog does not fill with connections we won't
             // serve.
+            self.app.counters.connections_refused_max += 1;
             drop(stream);
             return;
         }
@@ -333,8 +339,11 @@ impl Server {
         }
         if let ConnState::WebSocket(ws) = &conn.state {
             ws.on_closed(&mut self.app, now_ms);
+            self.app.counters.websocket_clients -= 1;
         }
+        self.on_event_stream_closed(slot, &conn, now_ms);
         if let ConnState::LongPoll(parked) = &conn.state {
+            self.app.counters.long_polls_parked -= 1;
             let watcher = Watcher::new(WatcherKind::LongPoll, slot, conn.serial);
             self.watchers.unwatch(&parked.session_id, watcher);
         }
@@ -352,8 +361,16 @@ impl Server {
             } => self.on_conn_timer(slot, serial, at_ms, now_ms),
             TimerKey::WsPush { due_ms } => {
                 self.prune_watchers();
-                self.ws_hub
-                    .on_push_tick(&mut self.conns, &self.app, now_ms, &mut self.revisit);
+                // One list per tick for WebSocket clients and list streams.
+                let mut push = None;
+                self.app.counters.list_pushes_stale += self.ws_hub.on_push_tick(
+                    &mut self.conns,
+                    &self.app,
+                    &mut push,
+                    now_ms,
+                    &mut self.revisit,
+                );
+                self.on_list_stream_tick(&mut push, now_ms);
                 // The next push is due one interval after this one was due,
                 // not after it ran, so lateness does not add up; a push
                 // missed altogether (a long stall) is skipped, not doubled.

@@ -14,6 +14,7 @@ use crate::http::content_coding::{BodyInflater, ContentCoding, InflateError};
 use crate::http::head::{parse_head, BodyFraming, HeadParse, Method, RequestHead};
 use crate::http::response::{Response, CONTINUE};
 use crate::ingest::TextLines;
+use crate::level::Level;
 use crate::limits::*;
 use crate::request_body::{BodyProgress, BodyRead, BodySink};
 use crate::verdict::Verdict;
@@ -40,7 +41,7 @@ impl Server {
                     }
                     return verdict;
                 }
-                ConnState::LongPoll(_) | ConnState::Closing => false,
+                ConnState::LongPoll(_) | ConnState::EventStream(_) | ConnState::Closing => false,
             };
             if !progressed {
                 return Verdict::Keep;
@@ -71,6 +72,7 @@ impl Server {
             Err(error) => {
                 let response = Response::error(error.status(), &error.message()).closing();
                 api::log_refusal(&mut self.app, None, &response, now_ms);
+                self.app.counters.count_answer(None, response.status);
                 conn.queue(response, false, now_ms);
                 (input.len(), false)
             }
@@ -97,11 +99,16 @@ impl Server {
                 deflate,
             } => {
                 conn.output.extend_from_slice(&response);
+                self.app.counters.count_answer(Some(head.method), 101);
+                self.app.counters.websocket_clients += 1;
                 let mut ws = Box::new(WsConn::new(echo, deflate, now_ms));
                 self.ws_hub
                     .join(slot, conn.serial, &mut ws, &mut self.app, now_ms);
                 conn.state = ConnState::WebSocket(ws);
                 return;
+            }
+            Plan::EventStream(start) => {
+                return self.start_event_stream(slot, conn, start, head.keep_alive, now_ms);
             }
             Plan::Buffer { route, .. } if head.framing == BodyFraming::None => {
                 // Nothing to read (every GET): answer now, without a
@@ -147,6 +154,9 @@ impl Server {
         now_ms: u64,
     ) {
         api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
+        self.app
+            .counters
+            .count_answer(Some(head.method), response.status);
         if head.framing != BodyFraming::None && head.framing != BodyFraming::Length(0)
             || !head.keep_alive
         {
@@ -201,6 +211,8 @@ impl Server {
             let response = response.closing();
             keep_partial_line(&mut self.app, &mut body.sink, now_ms);
             api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
+            let method = Some(body.head.method);
+            self.app.counters.count_answer(method, response.status);
             conn.queue(response, false, now_ms);
             return false;
         }
@@ -261,12 +273,16 @@ impl Server {
         match outcome {
             Outcome::Answer(mut response) => {
                 api::log_refusal_if_error(&mut self.app, head, &response, now_ms);
+                self.app
+                    .counters
+                    .count_answer(Some(head.method), response.status);
                 response.close |= !head.keep_alive;
                 conn.queue(response, head_only, now_ms);
             }
             Outcome::Park(parked) => {
                 let watcher = Watcher::new(WatcherKind::LongPoll, slot, conn.serial);
                 self.watchers.watch(parked.session_id, watcher);
+                self.app.counters.long_polls_parked += 1;
                 let mut parked = Box::new(parked);
                 // Remembered so that the late answer closes the connection.
                 parked.close_after = !head.keep_alive;
@@ -357,7 +373,7 @@ fn feed_text_log(
         return;
     };
     if failure.is_some() {
-        step(lines, &mut |_, _| {});
+        step(lines, &mut |_, _| app.counters.refuse(Level::Info, 1));
         return;
     }
     let produce = |emit: &mut dyn FnMut(&str, bool)| step(lines, emit);

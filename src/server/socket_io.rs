@@ -38,10 +38,17 @@ impl Server {
         let drained = conn.unsent() == 0;
         match conn.state {
             ConnState::Closing if drained => return Verdict::Close,
-            ConnState::LongPoll(_) if closed_hint => return Verdict::Close,
+            // Nothing more is read from these: a hang-up ends them.
+            ConnState::LongPoll(_) | ConnState::EventStream(_) if closed_hint => {
+                return Verdict::Close
+            }
             _ => {}
         }
-        if conn.peer_closed && drained && !matches!(conn.state, ConnState::LongPoll(_)) {
+        let waiting = matches!(
+            conn.state,
+            ConnState::LongPoll(_) | ConnState::EventStream(_)
+        );
+        if conn.peer_closed && drained && !waiting {
             // The peer sent all it will; once our answers are out we are done.
             let complete_head_waiting =
                 matches!(conn.state, ConnState::ReadingHead) && !conn.input.is_empty();
@@ -57,7 +64,7 @@ impl Server {
 
     pub(super) fn can_read(&self, conn: &Conn) -> bool {
         match conn.state {
-            ConnState::Closing | ConnState::LongPoll(_) => false,
+            ConnState::Closing | ConnState::LongPoll(_) | ConnState::EventStream(_) => false,
             _ => {
                 conn.input.len() < INPUT_BYTES_MAX
                     && conn.unsent() < CONN_OUTPUT_BYTES_HIGH
@@ -114,17 +121,17 @@ impl Server {
 
     /// Writes until `WouldBlock`, done, or the per-event cap.
     pub(super) fn write_out(&mut self, slot: usize, conn: &mut Conn, now_ms: u64) -> Verdict {
-        if self.refill_ws(conn, now_ms) == Verdict::Close {
+        if self.refill(conn, now_ms) == Verdict::Close {
             return Verdict::Close;
         }
         let mut written_total = 0;
         loop {
             let room = WRITE_BYTES_PER_EVENT_MAX - written_total;
-            // The connection's own output first; a WebSocket list push
-            // goes straight from its shared frame once that is drained.
+            // The connection's own output first; a list push (WebSocket or
+            // SSE) goes straight from its shared bytes once that is drained.
             let (bytes, from_push) = if conn.unsent() > 0 {
                 (&conn.output[conn.output_sent..], false)
-            } else if let Some(push) = ws_push_unsent(&conn.state) {
+            } else if let Some(push) = shared_unsent(&conn.state) {
                 (push, true)
             } else {
                 break;
@@ -139,13 +146,18 @@ impl Server {
                     written_total += count;
                     conn.last_activity_ms = now_ms;
                     if from_push {
-                        if let ConnState::WebSocket(ws) = &mut conn.state {
-                            ws.push_written(count);
+                        match &mut conn.state {
+                            ConnState::WebSocket(ws) => {
+                                self.app.counters.list_pushes_sent +=
+                                    u64::from(ws.push_written(count));
+                            }
+                            ConnState::EventStream(stream) => stream.shared_written(count),
+                            _ => {}
                         }
                     } else {
                         conn.output_sent += count;
                     }
-                    if conn.unsent() == 0 && self.refill_ws(conn, now_ms) == Verdict::Close {
+                    if conn.unsent() == 0 && self.refill(conn, now_ms) == Verdict::Close {
                         return Verdict::Close;
                     }
                 }
@@ -161,23 +173,43 @@ impl Server {
         Verdict::Keep
     }
 
-    /// Tops up a WebSocket connection's output from its queue and pushes.
-    fn refill_ws(&self, conn: &mut Conn, now_ms: u64) -> Verdict {
-        let ConnState::WebSocket(ws) = &mut conn.state else {
+    /// Tops up a WebSocket connection's output from its queue and pushes,
+    /// or an event stream's from its log or lists.
+    fn refill(&self, conn: &mut Conn, now_ms: u64) -> Verdict {
+        if !matches!(
+            conn.state,
+            ConnState::WebSocket(_) | ConnState::EventStream(_)
+        ) {
             return Verdict::Keep;
-        };
+        }
         if conn.output_sent == conn.output.len() {
             conn.output.clear();
             conn.output_sent = 0;
         }
-        ws.fill_output(&mut conn.output, &mut conn.output_sent, &self.app, now_ms)
+        match &mut conn.state {
+            ConnState::WebSocket(ws) => {
+                ws.fill_output(&mut conn.output, &mut conn.output_sent, &self.app, now_ms)
+            }
+            ConnState::EventStream(stream) => {
+                let idle = conn.output.is_empty() && stream.shared_unsent().is_none();
+                let verdict =
+                    stream.fill_output(&mut conn.output, conn.output_sent, &self.app, now_ms);
+                if idle && (!conn.output.is_empty() || stream.shared_unsent().is_some()) {
+                    // Bytes wait from now on: the stall time counts from here.
+                    conn.last_activity_ms = now_ms;
+                }
+                verdict
+            }
+            _ => Verdict::Keep,
+        }
     }
 }
 
-/// The rest of a WebSocket list push in flight, if any.
-fn ws_push_unsent(state: &ConnState) -> Option<&[u8]> {
+/// The rest of a list push in flight, if any (WebSocket or SSE).
+fn shared_unsent(state: &ConnState) -> Option<&[u8]> {
     match state {
         ConnState::WebSocket(ws) => ws.push_unsent(),
+        ConnState::EventStream(stream) => stream.shared_unsent(),
         _ => None,
     }
 }

@@ -1,9 +1,12 @@
 //! Waking what waits on a session (`watchers.rs`): parked long-polls are
-//! answered, WebSocket followers read their log on their next write.
+//! answered, WebSocket followers and SSE log streams read their log on
+//! their next write.
 
+use super::event_streams::stream_mut;
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
+use crate::http::head::Method;
 use crate::sessions::SessionId;
 use crate::watchers::{Wake, Watcher, WatcherKind};
 use crate::ws_hub::client_mut;
@@ -14,6 +17,7 @@ impl Server {
     /// that stop waiting are forgotten. Then clients that joined the
     /// WebSocket this turn get their first list.
     pub(super) fn wake_changed_sessions(&mut self, now_ms: u64) {
+        self.hand_out_joined_lists(now_ms);
         if self.app.changed_sessions.is_empty() {
             return;
         }
@@ -26,8 +30,9 @@ impl Server {
         }
         debug_assert!(self.watchers.is_empty(), "a wake started a watch");
         self.watchers = watchers;
-        self.ws_hub
-            .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
+        self.app.counters.list_pushes_stale +=
+            self.ws_hub
+                .on_turn_end(&mut self.conns, &self.app, &mut self.revisit);
     }
 
     /// Wakes one watcher of `session`.
@@ -38,6 +43,14 @@ impl Server {
             WatcherKind::WsFollow => match client_mut(&mut self.conns, slot, serial) {
                 Some(ws) if ws.follows(session) => {
                     ws.mark_follow_due();
+                    self.revisit.push(slot);
+                    true
+                }
+                _ => false,
+            },
+            WatcherKind::SseFollow => match stream_mut(&mut self.conns, slot, serial) {
+                Some(stream) if stream.follows(session) => {
+                    stream.mark_due();
                     self.revisit.push(slot);
                     true
                 }
@@ -66,6 +79,8 @@ impl Server {
         self.watchers.prune(|session, watcher| match watcher.kind {
             WatcherKind::WsFollow => client_mut(conns, watcher.slot, watcher.serial)
                 .is_some_and(|ws| ws.follows(session)),
+            WatcherKind::SseFollow => stream_mut(conns, watcher.slot, watcher.serial)
+                .is_some_and(|stream| stream.follows(session)),
             WatcherKind::LongPoll | WatcherKind::Export => true,
         });
     }
@@ -100,6 +115,11 @@ impl Server {
         let mut response = api::read_log(&self.app, &parked.session_id, &parked.query);
         response.close |= parked.close_after;
         let head_only = parked.head_only;
+        self.app.counters.long_polls_parked -= 1;
+        let method = if head_only { Method::Head } else { Method::Get };
+        self.app
+            .counters
+            .count_answer(Some(method), response.status);
         conn.state = ConnState::ReadingHead;
         conn.queue(response, head_only, now_ms);
         // Pipelined requests may wait behind it, and the answer must go out.

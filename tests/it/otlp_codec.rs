@@ -150,16 +150,16 @@ fn records_and_expected(metadata: &Map<String, Value>) -> (Vec<Record<'_>>, Vec<
         jobid: Some("job-42"),
         ..session
     };
-    let entry = |cursor, data, truncated| Event::Entry {
+    let entry = |cursor, data: Option<&'static str>, truncated| Event::Entry {
         cursor,
-        data,
+        data: data.map(str::as_bytes),
         truncated,
     };
     let base = Record {
         time_unix_nano: TIME_NS,
         observed_time_unix_nano: TIME_NS + 5_000_000,
         level: Level::Info,
-        body: "plain",
+        body: b"plain",
         session,
         event: entry(0, None, false),
         dropped_before: 0,
@@ -172,7 +172,8 @@ fn records_and_expected(metadata: &Map<String, Value>) -> (Vec<Record<'_>>, Vec<
         base,
         Record {
             level: Level::Warn,
-            body: "quotes \" and \\ and \u{1}\u{1f}\t\r\n, U+2028 \u{2028}, \u{fffd}, é, 😀",
+            body: "quotes \" and \\ and \u{1}\u{1f}\t\r\n, U+2028 \u{2028}, \u{fffd}, é, 😀"
+                .as_bytes(),
             event: entry(
                 1,
                 Some(
@@ -184,7 +185,7 @@ fn records_and_expected(metadata: &Map<String, Value>) -> (Vec<Record<'_>>, Vec<
         },
         Record {
             level: Level::Error,
-            body: "cut sh",
+            body: b"cut sh",
             event: entry(2, None, true),
             dropped_before: 17,
             ..base
@@ -245,7 +246,7 @@ fn records_and_expected(metadata: &Map<String, Value>) -> (Vec<Record<'_>>, Vec<
         expect(
             Value::Null,
             json!(1),
-            records[2].body,
+            std::str::from_utf8(records[2].body).expect("UTF-8"),
             (13, "warn"),
             json!({
                 "sessions_lite.log.cursor": 1,
