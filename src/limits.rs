@@ -36,6 +36,9 @@ pub const INFLATED_TEXT_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// input, one step never grows the held body by more than this before the
 /// body limit is checked again.
 pub const INFLATE_STEP_BYTES_MAX: usize = 64 * 1024;
+/// The first inflate step for a small piece of input (the output is zeroed
+/// before it is written: a step is sized by what the input may give).
+pub const INFLATE_STEP_BYTES_MIN: usize = 4 * 1024;
 /// A gzip member's file name (FNAME) or comment (FCOMMENT), each, in bytes
 /// before its terminating zero. Longer: 400. (FEXTRA is at most 65,535
 /// bytes by its format; all three are skipped, never held.)
@@ -148,6 +151,7 @@ const _: () = assert!(WS_MESSAGE_BYTES_MAX < WS_UNSENT_BYTES_MAX);
 const _: () = assert!(INFLATED_TEXT_BODY_BYTES_MAX <= LOG_RING_BYTES_MAX);
 const _: () = assert!(INFLATE_STEP_BYTES_MAX < INFLATED_TEXT_BODY_BYTES_MAX);
 const _: () = assert!(INFLATE_STEP_BYTES_MAX < JSON_BODY_BYTES_MAX);
+const _: () = assert!(INFLATE_STEP_BYTES_MIN <= INFLATE_STEP_BYTES_MAX);
 const _: () = assert!(GZIP_HEADER_FIELD_BYTES_MAX < INFLATE_STEP_BYTES_MAX);
 
 /// A streamed plain-text log body (`tail -f | curl -T -`) may be quiet this

@@ -32,7 +32,7 @@
 use super::checksum::{Adler32, Crc32};
 use super::head::trim_ows;
 use crate::ingest::Quoted;
-use crate::limits::{GZIP_HEADER_FIELD_BYTES_MAX, INFLATE_STEP_BYTES_MAX};
+use crate::limits::{GZIP_HEADER_FIELD_BYTES_MAX, INFLATE_STEP_BYTES_MAX, INFLATE_STEP_BYTES_MIN};
 use miniz_oxide::inflate::core::inflate_flags::{
     TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
 };
@@ -186,9 +186,6 @@ const ZLIB_HEADER_BYTES: usize = 2;
 /// Adler-32, big-endian.
 const ZLIB_TRAILER_BYTES: usize = 4;
 const ZLIB_FDICT: u8 = 1 << 5;
-/// The first inflate step for a small piece of input.
-const INFLATE_STEP_BYTES_MIN: usize = 4 * 1024;
-const _: () = assert!(INFLATE_STEP_BYTES_MIN <= INFLATE_STEP_BYTES_MAX);
 
 /// Where the decoder is within the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
