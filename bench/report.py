@@ -17,6 +17,7 @@ HTTP_SCENARIOS = [
     ("pipe", "GET /sessions/{id}, 64 conns x 16 pipelined"),
     ("cursor", "GET .../log?cursor=C (1,000 of 10,000 entries)"),
     ("ingest", "POST .../log, 4 KiB text body of 50 lines, 64 sessions"),
+    ("ingest_gzip", "POST .../log, the same body gzipped once (Content-Encoding: gzip)"),
 ]
 NGINX_NOTE = {
     "get": "nginx `return 200` with the same JSON bytes",
@@ -184,6 +185,13 @@ def print_http(rows, lines):
         lines.append("Ingest: %s lines/s, %s lines per server CPU-second." % (
             fmt_count(ingest.get("rps") and ingest["rps"] * LINES_PER_INGEST_REQUEST),
             fmt_count(ingest.get("per_cpu") and ingest["per_cpu"] * LINES_PER_INGEST_REQUEST)))
+    gzipped = rows.get(("ingest_gzip", "sl"))
+    if gzipped:
+        lines.append("")
+        lines.append("gzip text ingest: %s lines/s, %s lines per server CPU-second (%s of plain)." % (
+            fmt_count(gzipped.get("rps") and gzipped["rps"] * LINES_PER_INGEST_REQUEST),
+            fmt_count(gzipped.get("per_cpu") and gzipped["per_cpu"] * LINES_PER_INGEST_REQUEST),
+            fmt_ratio(ratio(gzipped.get("per_cpu"), ingest and ingest.get("per_cpu")))))
 
 
 def memory_figures(env):

@@ -2,7 +2,7 @@
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
 #   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only]
-#                [--ws-changes-only]
+#                [--ws-changes-only] [--gzip-ingest-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -29,6 +29,10 @@
 #   9. GET /metrics on a server holding 1,000 sessions: the server's CPU
 #      per answer and the answer's size (--metrics-only: just this, after
 #      the build)
+#  10. gzip text ingest: the POST of 2. with its body gzipped once before
+#      the run (Content-Encoding: gzip), beside the plain one; lines per
+#      server CPU-second (--gzip-ingest-only: just the two ingest runs on
+#      a fresh server, after the build)
 # and RSS (idle, under load, 64 full rings, 10,000 idle connections,
 # 1,000 WebSocket clients), the binary size, and with --build-time (or
 # BENCH_BUILD_TIME=1) a clean release build on 2 cores. Prints the tables;
@@ -58,6 +62,7 @@ EXPORT_ONLY=0
 METRICS_ONLY=0
 SSE_ONLY=0
 WS_CHANGES_ONLY=0
+GZIP_INGEST_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
@@ -66,7 +71,8 @@ for arg in "$@"; do
         --metrics-only) METRICS_ONLY=1 ;;
         --sse-only) SSE_ONLY=1 ;;
         --ws-changes-only) WS_CHANGES_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only] [--ws-changes-only]" >&2; exit 2 ;;
+        --gzip-ingest-only) GZIP_INGEST_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only] [--ws-changes-only] [--gzip-ingest-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -380,6 +386,9 @@ http_scenarios() {
     run_wrk cursor nginx "$NGINX_PIDS" "$NGINX_URL$cursor_path" "$BENCH/cursor.lua" "${CURSOR_PREFIX}00000000"
     run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
     run_wrk ingest nginx "$NGINX_PIDS" "$NGINX_URL/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    gzip_ingest_body
+    run_wrk ingest_gzip sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS" \
+        "$OUT/ingest-body.gz"
     # More GET rounds, each server in turn: one 10 s run moves by about
     # ±5% between identical runs here, so the GET target is judged on the
     # median ratio of all rounds (report.py); every round is printed.
@@ -395,6 +404,42 @@ http_scenarios() {
         || echo "bench: warning: the last ingest session holds no entries" >&2
     result rss_end_kib "$(rss_kib "$pid")"
     stop "$NGINX_PID"
+    stop "$pid"
+}
+
+# gzip_ingest_body: bench/ingest.lua's body gzipped once (level 6, as
+# `gzip` does), to $OUT/ingest-body.gz. The text is built as ingest.lua
+# builds it; ingest.lua checks the size in the gzip trailer.
+gzip_ingest_body() {
+    python3 - "$OUT/ingest-body.gz" <<'EOF'
+import gzip, sys
+lines = []
+for i in range(1, 51):
+    size = 81 if i <= 46 else 80
+    text = "[%2d/50] Compiling Module.Engine.%d.cpp (Development, Win64) " % (i, i)
+    lines.append((text + "x" * size)[:size])
+body = ("\n".join(lines) + "\n").encode()
+assert len(body) == 4096, len(body)
+with open(sys.argv[1], "wb") as out:
+    out.write(gzip.compress(body, compresslevel=6, mtime=0))
+EOF
+    result ingest_gzip_body_bytes "$(stat -c %s "$OUT/ingest-body.gz")"
+}
+
+# gzip_ingest_scenarios: only the plain and the gzip ingest runs, on a
+# fresh server (--gzip-ingest-only).
+gzip_ingest_scenarios() {
+    say "ingest: plain and gzip text bodies, ${DURATION_S}s per run"
+    start_server ingest
+    local pid=$SERVER_PID url=http://$SERVER_ADDR
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    gzip_ingest_body
+    run_wrk ingest sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS"
+    run_wrk ingest_gzip sl "$pid" "$url/" "$BENCH/ingest.lua" "$INGEST_PREFIX" "$INGEST_SESSIONS" \
+        "$OUT/ingest-body.gz"
+    curl -sf "$url/sessions/${INGEST_PREFIX}0000003f" >"$OUT/ingest-last-session.json"
+    grep -q '"count":[1-9]' "$OUT/ingest-last-session.json" \
+        || echo "bench: warning: the last ingest session holds no entries" >&2
     stop "$pid"
 }
 
@@ -738,6 +783,8 @@ if [ "$METRICS_ONLY" = 1 ]; then
     metrics_answer
 elif [ "$WS_CHANGES_ONLY" = 1 ]; then
     websocket_changes
+elif [ "$GZIP_INGEST_ONLY" = 1 ]; then
+    gzip_ingest_scenarios
 else
     if [ "$EXPORT_ONLY" = 0 ]; then
         http_scenarios

@@ -28,6 +28,21 @@ pub const JSON_DEPTH_MAX: usize = 32;
 pub const CHUNK_LINE_BYTES_MAX: usize = 1024;
 /// Trailer section after the last chunk, in bytes. Over it: 431 and close.
 pub const TRAILER_BYTES_MAX: usize = 4 * 1024;
+/// A plain-text log body sent compressed (`Content-Encoding: gzip` or
+/// `deflate`), inflated: it is held until its trailer checks out, then
+/// appended. Over it: 413, nothing appended.
+pub const INFLATED_TEXT_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Output of one inflate step of a compressed body: however small the
+/// input, one step never grows the held body by more than this before the
+/// body limit is checked again.
+pub const INFLATE_STEP_BYTES_MAX: usize = 64 * 1024;
+/// The first inflate step for a small piece of input (the output is zeroed
+/// before it is written: a step is sized by what the input may give).
+pub const INFLATE_STEP_BYTES_MIN: usize = 4 * 1024;
+/// A gzip member's file name (FNAME) or comment (FCOMMENT), each, in bytes
+/// before its terminating zero. Longer: 400. (FEXTRA is at most 65,535
+/// bytes by its format; all three are skipped, never held.)
+pub const GZIP_HEADER_FIELD_BYTES_MAX: usize = 4 * 1024;
 /// A dashboard file built into the binary, uncompressed: the most a request
 /// without gzip makes the server inflate. A larger file fails the build.
 pub const ASSET_BYTES_MAX: usize = 256 * 1024;
@@ -136,6 +151,13 @@ const _: () = assert!(WS_PUSH_INTERVAL_MS_MIN <= WS_PUSH_INTERVAL_MS_DEFAULT);
 const _: () = assert!(WS_PUSH_INTERVAL_MS_DEFAULT <= WS_PUSH_INTERVAL_MS_MAX);
 const _: () = assert!(MESSAGE_BYTES_MAX < LOG_RING_BYTES_MAX);
 const _: () = assert!(WS_MESSAGE_BYTES_MAX < WS_UNSENT_BYTES_MAX);
+// A compressed body is held inflated: within the most a log ring holds,
+// and one inflate step is a small part of any body limit.
+const _: () = assert!(INFLATED_TEXT_BODY_BYTES_MAX <= LOG_RING_BYTES_MAX);
+const _: () = assert!(INFLATE_STEP_BYTES_MAX < INFLATED_TEXT_BODY_BYTES_MAX);
+const _: () = assert!(INFLATE_STEP_BYTES_MAX < JSON_BODY_BYTES_MAX);
+const _: () = assert!(INFLATE_STEP_BYTES_MIN <= INFLATE_STEP_BYTES_MAX);
+const _: () = assert!(GZIP_HEADER_FIELD_BYTES_MAX < INFLATE_STEP_BYTES_MAX);
 
 /// A streamed plain-text log body (`tail -f | curl -T -`) may be quiet this
 /// long between bytes before it is closed; a build can be silent a while.

@@ -4,6 +4,7 @@
 
 use crate::api::Route;
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::content_coding::BodyInflater;
 use crate::http::head::RequestHead;
 use crate::http::response::Response;
 use crate::ingest::TextLines;
@@ -20,6 +21,14 @@ pub enum BodyProgress {
 pub enum BodySink {
     /// Kept whole, then handed to `api::finish`.
     Buffer { route: Route, body: Vec<u8> },
+    /// Inflated as it arrives (`Content-Encoding: gzip` or `deflate`) and
+    /// kept whole; handed to `api::finish` only once the stream ended and
+    /// its checksums matched, so nothing of a refused body is appended.
+    Inflate {
+        route: Route,
+        inflater: Box<BodyInflater>,
+        body: Vec<u8>,
+    },
     /// Split into lines and appended to a session log as they arrive.
     TextLog {
         session_id: SessionId,
@@ -43,7 +52,20 @@ impl BodyRead {
     pub fn idle_timeout_ms(&self) -> u64 {
         match self.sink {
             BodySink::TextLog { .. } => LOG_STREAM_IDLE_TIMEOUT_MS,
-            BodySink::Buffer { .. } => BODY_IDLE_TIMEOUT_MS,
+            BodySink::Buffer { .. } | BodySink::Inflate { .. } => BODY_IDLE_TIMEOUT_MS,
+        }
+    }
+}
+
+impl BodySink {
+    /// The most body bytes that may be sent (and, inflated, held).
+    pub fn body_bytes_max(&self) -> u64 {
+        match self {
+            BodySink::Buffer { .. } => JSON_BODY_BYTES_MAX as u64,
+            // The sent bytes are capped like the inflated ones: compressed
+            // data that does not shrink is at most a few bytes larger.
+            BodySink::Inflate { inflater, .. } => inflater.inflated_bytes_max(),
+            BodySink::TextLog { .. } => u64::MAX,
         }
     }
 }

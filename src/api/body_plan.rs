@@ -1,7 +1,8 @@
-//! What a write's body may be (media type, framing, length), decided from
-//! the head before any of the body is read.
+//! What a write's body may be (media type, content coding, framing,
+//! length), decided from the head before any of the body is read.
 
 use super::{session_error, App, Plan, Route};
+use crate::http::content_coding::{self, ContentCoding, ACCEPTED_CODINGS};
 use crate::http::head::{trim_ows, BodyFraming, Method, RequestHead};
 use crate::http::response::Response;
 use crate::limits::*;
@@ -52,6 +53,7 @@ pub(super) fn plan_log_append(
             "log bodies are text/plain, application/json or application/x-ndjson",
         )
     })?;
+    let coding = check_coding(head)?;
     check_session_open(app, &id)?;
     if id == app.sessions.server_id() {
         // Its log is the server's own record (starts, refusals, clients);
@@ -66,13 +68,27 @@ pub(super) fn plan_log_append(
             "send the log body with Content-Length or Transfer-Encoding: chunked",
         ));
     }
-    if kind == LogBodyKind::Text {
-        return Ok(Plan::TextLog(id));
-    }
-    check_length(head, JSON_BODY_BYTES_MAX)?;
+    // A compressed text body is held until its trailer checks out (see
+    // README, "Compressed bodies"): only a plain one streams.
+    let body_bytes_max = match (kind, coding) {
+        (LogBodyKind::Text, ContentCoding::Identity) => return Ok(Plan::TextLog(id)),
+        (LogBodyKind::Text, _) => INFLATED_TEXT_BODY_BYTES_MAX,
+        _ => JSON_BODY_BYTES_MAX,
+    };
+    check_length(head, body_bytes_max)?;
     Ok(Plan::Buffer {
         route: Route::SessionLog(id),
-        body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+        body_bytes_max: body_bytes_max as u64,
+        coding,
+    })
+}
+
+/// The body's `Content-Encoding`: 415 with the codings we take
+/// (`Accept-Encoding`, RFC 7694 3) for any other.
+fn check_coding(head: &RequestHead) -> Result<ContentCoding, Response> {
+    content_coding::parse_content_encoding(head.content_encoding.as_deref()).map_err(|refusal| {
+        Response::error(415, &refusal.message())
+            .with_header("Accept-Encoding", ACCEPTED_CODINGS.into())
     })
 }
 
@@ -106,10 +122,12 @@ pub(super) fn plan_json_body(head: &RequestHead, route: Route) -> Result<Plan, R
             return Err(Response::error(415, "session bodies are application/json"));
         }
     }
+    let coding = check_coding(head)?;
     check_length(head, JSON_BODY_BYTES_MAX)?;
     Ok(Plan::Buffer {
         route,
         body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+        coding,
     })
 }
 

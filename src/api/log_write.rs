@@ -1,5 +1,6 @@
 //! Appending to a session's log: JSON and NDJSON bodies whole, text bodies
-//! piece by piece as they arrive.
+//! piece by piece as they arrive (or whole, once a compressed one has
+//! checked out).
 
 use super::body_plan::{log_body_kind, LogBodyKind};
 use super::{session_error, App};
@@ -20,11 +21,29 @@ pub(super) fn append_json(
     let kind = log_body_kind(head.content_type.as_deref()).unwrap_or(LogBodyKind::Json);
     let parsed = match kind {
         LogBodyKind::Ndjson => ingest::parse_ndjson_body(body),
-        _ => ingest::parse_json_body(body),
+        LogBodyKind::Text => return append_text_body(app, id, body, now_ms),
+        LogBodyKind::Json => ingest::parse_json_body(body),
     };
     let entries = parsed.map_err(|error| Response::error(error.status(), &error.message()))?;
     let appended = entries.len() as u64;
     let cursor = append_entries(app, id, entries, now_ms)?;
+    Ok(appended_answer(appended, cursor))
+}
+
+/// Appends a whole plain-text body (one that came compressed and was held
+/// until it checked out), line by line as a streamed one would be.
+fn append_text_body(
+    app: &mut App,
+    id: SessionId,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Response, Response> {
+    let mut lines = ingest::TextLines::new();
+    let appended = append_text_lines(app, id, now_ms, |emit| {
+        lines.feed(body, emit);
+        lines.finish(emit);
+    })?;
+    let cursor = next_cursor(app, &id).unwrap_or(0);
     Ok(appended_answer(appended, cursor))
 }
 

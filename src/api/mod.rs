@@ -4,8 +4,8 @@
 //! a few counters. No sockets here; the server calls `plan` when a head is
 //! complete (to refuse early, before a body is read) and `finish` when the
 //! body is in. Checks run in one fixed order: Host (403), route (404/400),
-//! method (405), token (401), Origin (403), content type (415), length
-//! (411/413).
+//! method (405), token (401), Origin (403), content type (415), content
+//! coding (415), length (411/413).
 
 mod body_plan;
 mod event_stream;
@@ -35,6 +35,7 @@ use upgrade::plan_upgrade;
 
 use crate::assets;
 use crate::config::Config;
+use crate::http::content_coding::ContentCoding;
 use crate::http::head::{Method, RequestHead};
 use crate::http::response::Response;
 use crate::level::Level;
@@ -53,8 +54,13 @@ pub enum Plan {
     /// Answer now. When a body was announced it is not read: the
     /// connection closes after the answer.
     Answer(Response),
-    /// Read a body of at most `body_bytes_max`, then `finish`.
-    Buffer { route: Route, body_bytes_max: u64 },
+    /// Read a body of at most `body_bytes_max` (sent and, when `coding`
+    /// is not identity, inflated), then `finish`.
+    Buffer {
+        route: Route,
+        body_bytes_max: u64,
+        coding: ContentCoding,
+    },
     /// Append a plain-text body to this session's log as its lines arrive.
     TextLog(SessionId),
     /// Send `response` (101) and switch the connection to WebSocket.
@@ -208,6 +214,7 @@ fn plan_checked(app: &App, head: &RequestHead) -> Result<Plan, Response> {
         _ => Ok(Plan::Buffer {
             route,
             body_bytes_max: JSON_BODY_BYTES_MAX as u64,
+            coding: ContentCoding::Identity,
         }),
     }
 }

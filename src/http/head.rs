@@ -76,6 +76,8 @@ pub struct RequestHead<'a> {
     pub host: Option<Cow<'a, str>>,
     pub origin: Option<Cow<'a, str>>,
     pub content_type: Option<Cow<'a, str>>,
+    /// Every `Content-Encoding` value, joined with ", " (a list header).
+    pub content_encoding: Option<Cow<'a, str>>,
     pub authorization: Option<Cow<'a, str>>,
     pub accept: Option<Cow<'a, str>>,
     /// Every `Accept-Encoding` value, joined with ", " (a list header).
@@ -112,6 +114,7 @@ impl RequestHead<'_> {
             host: owned(self.host),
             origin: owned(self.origin),
             content_type: owned(self.content_type),
+            content_encoding: owned(self.content_encoding),
             authorization: owned(self.authorization),
             accept: owned(self.accept),
             accept_encoding: owned(self.accept_encoding),
@@ -198,48 +201,75 @@ pub enum HeadParse<'a> {
 /// Parses the head at the start of `buf`. `Partial` means wait for more
 /// bytes; the caller keeps at most `HEAD_BYTES_MAX` of them, which this
 /// function enforces by answering `TooLarge`/`UriTooLong` past that.
+///
+/// The verdict does not depend on how the bytes arrived: a head refused
+/// whole gets the error its first refused prefix would have got. That
+/// matters for the two size limits: a target over `URI_BYTES_MAX` is 414
+/// even when the whole head, over `HEAD_BYTES_MAX` too, came in one read.
 pub fn parse_head(buf: &[u8]) -> Result<HeadParse<'_>, HeadError> {
     // Left uninitialized: httparse initializes the ones it fills, and
     // filling all 64 first cost more than the rest of the parse.
     let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; HEADERS_MAX];
     let mut request = httparse::Request::new(&mut []);
-    match request.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(head_size)) => {
-            if head_size > HEAD_BYTES_MAX {
-                return Err(HeadError::TooLarge);
-            }
-            decide(&request, head_size).map(HeadParse::Complete)
+    let refused = match request.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(head_size)) if head_size <= HEAD_BYTES_MAX => {
+            return decide(&request, head_size).map(HeadParse::Complete);
         }
-        Ok(httparse::Status::Partial) => partial_verdict(buf),
-        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
-        Err(error) => Err(HeadError::Malformed(httparse_reason(error))),
+        Ok(httparse::Status::Complete(_)) => HeadError::TooLarge,
+        Ok(httparse::Status::Partial) => return partial_verdict(buf),
+        Err(httparse::Error::TooManyHeaders) => HeadError::TooManyHeaders,
+        Err(error) => HeadError::Malformed(httparse_reason(error)),
+    };
+    if target_over_limit_first(buf) {
+        return Err(HeadError::UriTooLong);
     }
+    Err(refused)
 }
 
-/// A partial head may already be over a limit: say which one. The target
-/// is measured between the first two spaces, exactly what the complete
-/// parse would measure, so a prefix is refused for its target only when
-/// the whole head would be: a long method is not a long URI.
+/// A partial head may already be over a limit: say which one.
 fn partial_verdict(buf: &[u8]) -> Result<HeadParse<'static>, HeadError> {
-    let line_end = buf
-        .iter()
-        .position(|&byte| byte == b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    if let Some(space) = line.iter().position(|&byte| byte == b' ') {
-        let target = &line[space + 1..];
-        let target_size = target
-            .iter()
-            .position(|&byte| byte == b' ')
-            .unwrap_or(target.len());
-        if target_size > URI_BYTES_MAX {
-            return Err(HeadError::UriTooLong);
-        }
+    if target_over_limit_first(buf) {
+        return Err(HeadError::UriTooLong);
     }
     if buf.len() >= HEAD_BYTES_MAX {
         return Err(HeadError::TooLarge);
     }
     Ok(HeadParse::Partial)
+}
+
+/// True when the request target in `buf` is over `URI_BYTES_MAX` and
+/// nothing before the byte that took it over was refused: sent one byte at
+/// a time, this head would have been a 414 at that byte. The target is
+/// measured between the first two spaces of the first line (to the end of
+/// `buf` if the line has not ended), as the complete parse measures it, so
+/// a long method is not a long URI.
+fn target_over_limit_first(buf: &[u8]) -> bool {
+    let line_end = buf
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let Some(space) = line.iter().position(|&byte| byte == b' ') else {
+        return false;
+    };
+    let target = &line[space + 1..];
+    let target_size = target
+        .iter()
+        .position(|&byte| byte == b' ')
+        .unwrap_or(target.len());
+    if target_size <= URI_BYTES_MAX {
+        return false;
+    }
+    // The shortest prefix with the target over its limit: within the head
+    // limit (else a shorter prefix was already a 431) and not refused by
+    // httparse (else an earlier byte was a 400).
+    let prefix = &buf[..space + 1 + URI_BYTES_MAX + 1];
+    let mut headers = [httparse::EMPTY_HEADER; 1];
+    prefix.len() <= HEAD_BYTES_MAX
+        && matches!(
+            httparse::Request::new(&mut headers).parse(prefix),
+            Ok(httparse::Status::Partial)
+        )
 }
 
 fn httparse_reason(error: httparse::Error) -> &'static str {
@@ -289,6 +319,7 @@ fn decide<'a>(
         host: None,
         origin: None,
         content_type: None,
+        content_encoding: None,
         authorization: None,
         accept: None,
         accept_encoding: None,
@@ -395,6 +426,8 @@ fn read_plain_header<'a>(
         return join_list(&mut head.websocket_extensions, header_text(header)?);
     } else if name.eq_ignore_ascii_case("accept-encoding") {
         return join_list(&mut head.accept_encoding, header_text(header)?);
+    } else if name.eq_ignore_ascii_case("content-encoding") {
+        return join_list(&mut head.content_encoding, header_text(header)?);
     } else {
         return Ok(());
     };
@@ -674,6 +707,122 @@ mod tests {
         assert_eq!(
             parse_head(with_target(URI_BYTES_MAX + 1).as_bytes()),
             Err(HeadError::UriTooLong)
+        );
+    }
+
+    /// What the server answers when `raw` arrives in reads ending at
+    /// `ends` (then the rest): it parses what it holds after each read.
+    fn verdict_in_reads(
+        raw: &[u8],
+        ends: impl IntoIterator<Item = usize>,
+    ) -> Result<bool, HeadError> {
+        for end in ends.into_iter().chain([raw.len()]) {
+            match parse_head(&raw[..end.min(raw.len())]) {
+                Ok(HeadParse::Partial) => continue,
+                Ok(HeadParse::Complete(_)) => return Ok(true),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The verdict on `raw` in one read, in two (at several cuts) and one
+    /// byte at a time: all the same, returned.
+    fn verdict_every_way(raw: &str) -> Result<bool, HeadError> {
+        let raw = raw.as_bytes();
+        let whole = verdict_in_reads(raw, []);
+        for cut in [
+            1,
+            100,
+            URI_BYTES_MAX,
+            URI_BYTES_MAX + 7,
+            HEAD_BYTES_MAX - 1,
+            HEAD_BYTES_MAX + 1,
+        ] {
+            assert_eq!(
+                verdict_in_reads(raw, [cut]),
+                whole,
+                "two reads, cut at {cut}"
+            );
+        }
+        // Byte by byte across both limits, small reads between them (each
+        // read parses all it holds: byte by byte throughout is quadratic).
+        let near = |limit: usize, end: usize| end.abs_diff(limit) <= 64;
+        let bytes = (1..raw.len())
+            .filter(|&end| end % 61 == 0 || near(URI_BYTES_MAX, end) || near(HEAD_BYTES_MAX, end));
+        assert_eq!(verdict_in_reads(raw, bytes), whole, "byte by byte");
+        whole
+    }
+
+    /// Regression (issue 15): a 20 KiB URI in one read got 431, since the
+    /// head limit was checked before the target's; in pieces it got 414.
+    #[test]
+    fn a_long_uri_is_414_however_it_arrives() {
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(20 * 1024));
+        assert_eq!(verdict_every_way(&long_uri), Err(HeadError::UriTooLong));
+        let no_line_end = format!("GET /{}", "a".repeat(HEAD_BYTES_MAX + 10));
+        assert_eq!(verdict_every_way(&no_line_end), Err(HeadError::UriTooLong));
+        // Over the header count too: the URI came first.
+        let mut many = format!("GET /{} HTTP/1.1\r\nHost: x\r\n", "a".repeat(URI_BYTES_MAX));
+        for index in 0..HEADERS_MAX {
+            many.push_str(&format!("X-{index}: y\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(verdict_every_way(&many), Err(HeadError::UriTooLong));
+    }
+
+    #[test]
+    fn a_long_header_is_still_431_however_it_arrives() {
+        let long_header = format!(
+            "GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(20 * 1024)
+        );
+        assert_eq!(verdict_every_way(&long_header), Err(HeadError::TooLarge));
+        // A URI exactly at its limit is not a 414, even in a head over its own.
+        let target = format!("/{}", "a".repeat(URI_BYTES_MAX - 1));
+        let at_limit = format!(
+            "GET {target} HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(HEAD_BYTES_MAX)
+        );
+        assert_eq!(verdict_every_way(&at_limit), Err(HeadError::TooLarge));
+        let fits = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(verdict_every_way(&fits), Ok(true));
+        // A long method and a long target: the head limit came first.
+        let both = format!(
+            "{} /{} HTTP/1.1\r\n\r\n",
+            "M".repeat(9000),
+            "a".repeat(9000)
+        );
+        assert_eq!(verdict_every_way(&both), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn a_bad_byte_before_the_uri_limit_is_400_after_it_414() {
+        let before = format!(
+            "GET /a\x01{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(20 * 1024)
+        );
+        assert!(matches!(
+            verdict_every_way(&before),
+            Err(HeadError::Malformed(_))
+        ));
+        let after = format!(
+            "GET /{}\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(URI_BYTES_MAX + 10)
+        );
+        assert_eq!(verdict_every_way(&after), Err(HeadError::UriTooLong));
+    }
+
+    #[test]
+    fn content_encoding_lines_are_joined_into_one_list() {
+        let head = complete(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n\
+             content-encoding: br\r\n\r\n",
+        );
+        assert_eq!(head.content_encoding.as_deref(), Some("gzip, br"));
+        assert_eq!(
+            complete("GET / HTTP/1.1\r\nHost: x\r\n\r\n").content_encoding,
+            None
         );
     }
 

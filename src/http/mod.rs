@@ -2,7 +2,9 @@
 //! strings, HTTP dates, and the response writer. Pure: no sockets here.
 
 pub mod answer;
+pub mod checksum;
 pub mod chunked;
+pub mod content_coding;
 pub mod date;
 pub mod head;
 pub mod query;

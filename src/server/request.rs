@@ -1,14 +1,16 @@
 //! The request path of an accepted connection: a complete head is
 //! planned (`api::plan`: refuse early, before a body), its body read by
-//! length or chunked into a buffer or, for a plain-text log, appended line
-//! by line as it arrives, then answered (`api::finish`) or parked as a
-//! long-poll watcher of its session.
+//! length or chunked into a buffer (inflated on the way when it came
+//! compressed) or, for a plain-text log, appended line by line as it
+//! arrives, then answered (`api::finish`) or parked as a long-poll watcher
+//! of its session.
 
 use super::Server;
 use crate::api::App;
 use crate::api::{self, Outcome, Plan};
 use crate::conn::{Conn, ConnState};
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::content_coding::{BodyInflater, ContentCoding, InflateError};
 use crate::http::head::{parse_head, BodyFraming, HeadParse, Method, RequestHead};
 use crate::http::response::{Response, CONTINUE};
 use crate::ingest::TextLines;
@@ -118,8 +120,21 @@ impl Server {
                 let outcome = api::finish(&mut self.app, head, route, &[], now_ms);
                 return self.conclude(slot, conn, head, outcome, now_ms);
             }
-            Plan::Buffer { route, .. } => BodySink::Buffer {
+            Plan::Buffer {
                 route,
+                coding: ContentCoding::Identity,
+                ..
+            } => BodySink::Buffer {
+                route,
+                body: Vec::new(),
+            },
+            Plan::Buffer {
+                route,
+                body_bytes_max,
+                coding,
+            } => BodySink::Inflate {
+                route,
+                inflater: Box::new(BodyInflater::new(coding, body_bytes_max)),
                 body: Vec::new(),
             },
             Plan::TextLog(session_id) => BodySink::TextLog {
@@ -181,13 +196,24 @@ impl Server {
         } else {
             &conn.input[..consumed]
         };
-        feed_sink(&mut self.app, &mut body.sink, bytes, now_ms);
+        let fed = feed_sink(&mut self.app, &mut body.sink, bytes, now_ms);
         conn.input.drain(..consumed);
-        if let Some(error) = error {
+        let refusal = match (fed, error) {
+            (Err(response), _) => Some(response),
+            (Ok(()), Some(error)) => {
+                let body_bytes_max = body.sink.body_bytes_max();
+                Some(Response::error(
+                    error.status(),
+                    &error.message(body_bytes_max),
+                ))
+            }
+            (Ok(()), None) => None,
+        };
+        if let Some(response) = refusal {
+            // The rest of the body is not read: the connection ends (and
+            // the closing state drops what the body held).
+            let response = response.closing();
             keep_partial_line(&mut self.app, &mut body.sink, now_ms);
-            let response =
-                Response::error(error.status(), &error.message(JSON_BODY_BYTES_MAX as u64))
-                    .closing();
             api::log_refusal(&mut self.app, Some(&body.head), &response, now_ms);
             let method = Some(body.head.method);
             self.app.counters.count_answer(method, response.status);
@@ -213,6 +239,15 @@ impl Server {
             BodySink::Buffer { route, body } => {
                 api::finish(&mut self.app, &head, route, &body, now_ms)
             }
+            // Read to its end, so the connection may go on after a refusal.
+            BodySink::Inflate {
+                route,
+                inflater,
+                body,
+            } => match inflater.finish() {
+                Ok(()) => api::finish(&mut self.app, &head, route, &body, now_ms),
+                Err(error) => Outcome::Answer(inflate_refusal(&inflater, error)),
+            },
             BodySink::TextLog {
                 session_id,
                 appended,
@@ -263,10 +298,7 @@ impl Server {
 
 /// Moves a connection to reading the body of `head` into `sink`.
 fn start_body(conn: &mut Conn, head: &RequestHead<'_>, sink: BodySink) {
-    let body_bytes_max = match &sink {
-        BodySink::Buffer { .. } => JSON_BODY_BYTES_MAX as u64,
-        BodySink::TextLog { .. } => u64::MAX,
-    };
+    let body_bytes_max = sink.body_bytes_max();
     let progress = match head.framing {
         BodyFraming::None => BodyProgress::Length { remaining: 0 },
         BodyFraming::Length(length) => BodyProgress::Length { remaining: length },
@@ -297,14 +329,33 @@ pub(super) fn keep_partial_line(app: &mut App, sink: &mut BodySink, now_ms: u64)
     }
 }
 
-/// Feeds decoded body bytes to where they go.
-fn feed_sink(app: &mut App, sink: &mut BodySink, decoded: &[u8], now_ms: u64) {
+/// Feeds decoded body bytes to where they go; `Err` when a compressed
+/// body is refused (the rest of it is then not read).
+fn feed_sink(
+    app: &mut App,
+    sink: &mut BodySink,
+    decoded: &[u8],
+    now_ms: u64,
+) -> Result<(), Response> {
     match sink {
         BodySink::Buffer { body, .. } => body.extend_from_slice(decoded),
+        BodySink::Inflate { inflater, body, .. } => {
+            if let Err(error) = inflater.feed(decoded, body) {
+                return Err(inflate_refusal(inflater, error));
+            }
+        }
         BodySink::TextLog { .. } => {
             feed_text_log(app, sink, now_ms, |lines, emit| lines.feed(decoded, emit));
         }
     }
+    Ok(())
+}
+
+/// The answer to a compressed body that was refused: 413 for one over its
+/// limit once inflated, 400 for a broken stream.
+fn inflate_refusal(inflater: &BodyInflater, error: InflateError) -> Response {
+    let message = error.message(inflater.coding(), inflater.inflated_bytes_max());
+    Response::error(error.status(), &message)
 }
 
 /// Appends the lines `step` emits to a text-log body's session and counts
