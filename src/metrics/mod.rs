@@ -141,7 +141,7 @@ fn write_clients(out: &mut Exposition, counters: &Counters) {
         ),
         (
             "sessions_lite_sse_clients",
-            "Server-sent-event connections open (no SSE route yet: 0).",
+            "Server-Sent Events streams open (log follows and session-list streams).",
             counters.sse_clients,
         ),
         (

@@ -66,6 +66,7 @@ impl Server {
         };
         let stream = SseStream::new(framing, source, &self.app, &mut conn.output, now_ms);
         conn.state = ConnState::EventStream(Box::new(stream));
+        self.app.counters.sse_clients += 1;
     }
 
     /// Every push tick: the tick's list (built here if the WebSocket
@@ -117,6 +118,7 @@ impl Server {
         let ConnState::EventStream(stream) = &conn.state else {
             return;
         };
+        self.app.counters.sse_clients = self.app.counters.sse_clients.saturating_sub(1);
         if let Some(session) = stream.session() {
             let watcher = Watcher::new(WatcherKind::SseFollow, slot, conn.serial);
             self.watchers.unwatch(&session, watcher);

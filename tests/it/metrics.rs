@@ -221,6 +221,34 @@ fn a_parked_long_poll_and_a_websocket_client_are_gauged_while_they_last() {
 }
 
 #[test]
+fn event_streams_are_gauged_while_they_last() {
+    let server = TestServer::start(&[]);
+    let id = server.create_session("metrics-sse");
+    let gauge = |name: &str| value(&scrape(&server), name);
+    assert_eq!(gauge("sessions_lite_sse_clients"), 0.0);
+    let mut log_stream = server.connect();
+    let mut list_stream = server.connect();
+    for (stream, path) in [
+        (&mut log_stream, format!("/sessions/{id}/log?follow=sse")),
+        (&mut list_stream, "/sessions/events".to_owned()),
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+    }
+    assert!(eventually(Duration::from_secs(5), || {
+        gauge("sessions_lite_sse_clients") == 2.0
+    }));
+    drop(log_stream);
+    assert!(eventually(Duration::from_secs(5), || {
+        gauge("sessions_lite_sse_clients") == 1.0
+    }));
+    drop(list_stream);
+    assert!(eventually(Duration::from_secs(5), || {
+        gauge("sessions_lite_sse_clients") == 0.0
+    }));
+}
+
+#[test]
 fn connections_over_the_limit_are_counted_by_that_limit() {
     let server = TestServer::start(&["--max-connections", "2"]);
     let held: Vec<TcpStream> = (0..2).map(|_| server.connect()).collect();
