@@ -16,7 +16,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use sessions_lite::sessions::{format_id, parse_id};
-use sessions_lite::ws::{parse_client_message, ClientMessage};
+use sessions_lite::ws_client_message::{parse_client_message, ClientMessage};
 
 /// Bytes of a refusal sent back to the client.
 const ERROR_TEXT_BYTES_MAX: usize = 256;
@@ -54,6 +54,11 @@ fuzz_target!(|data: &[u8]| {
         ClientMessage::Unfollow => {
             assert_eq!(object.get("type"), Some(&json!("unfollow")));
             json!({ "type": "unfollow" })
+        }
+        ClientMessage::Subscribe { changes } => {
+            assert_eq!(object.get("type"), Some(&json!("subscribe")));
+            assert_eq!(object.get("changes"), Some(&json!(changes)));
+            json!({ "changes": changes, "type": "subscribe" })
         }
     };
     assert_eq!(
