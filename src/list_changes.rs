@@ -1,7 +1,8 @@
 //! What changed in the session list since the last push tick, as one
 //! message for every subscriber of any transport: the WebSocket's
-//! `{"type":"changes"}` now, the list's SSE stream later. Each tick the
-//! payload is built once (`ListTick`); the transport frames it once.
+//! `{"type":"changes"}` and the list's SSE stream (`event: changes`). Each
+//! tick the payload is built once (`ListTick`); each transport frames it
+//! once.
 //!
 //! The change set is exact and cheap: the ids the server's wake path saw
 //! change (`App::mark_changed`: create, update, append, end, expiry,
@@ -13,6 +14,12 @@
 //!
 //! `seq` counts changes messages, one up each; a list for a subscriber
 //! carries the `seq` of the last one it covers, so a client sees a gap.
+//! It starts at the server's start time in ms, not 0, and moves one up
+//! when tracking stops (changes are not counted while nobody
+//! subscribes): so a `seq` a client kept from before either (an SSE
+//! `Last-Event-ID` after a restart or a quiet spell) never names the
+//! current list by accident. Ticks come at most one per ms, so a seq of
+//! an earlier run stays below a later run's start.
 //! A change noted before a list was built and sent again in the next
 //! changes message is harmless: upserts and removals apply idempotently.
 //! Pure: no I/O, no clock (time comes in as `now_ms`).
@@ -51,6 +58,14 @@ impl ListChanges {
         ListChanges::default()
     }
 
+    /// A stream whose `seq` starts at `seq` (the server's start time).
+    pub fn starting_at(seq: u64) -> ListChanges {
+        ListChanges {
+            seq,
+            ..ListChanges::default()
+        }
+    }
+
     /// The `seq` of the last changes message: what a list built now covers.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -61,13 +76,15 @@ impl ListChanges {
     }
 
     /// Starts or stops keeping the dirty set (someone subscribes, or the
-    /// last subscriber left). Started, the keep-alive clock starts too.
+    /// last subscriber left). Started, the keep-alive clock starts too;
+    /// stopped, `seq` moves one up: the list it named is no longer followed.
     pub fn set_tracking(&mut self, tracking: bool, now_ms: u64) {
         if tracking && !self.tracking {
             self.last_message_ms = now_ms;
         }
-        if !tracking {
+        if !tracking && self.tracking {
             self.dirty = HashSet::new();
+            self.seq += 1;
         }
         self.tracking = tracking;
     }
@@ -225,5 +242,18 @@ mod tests {
         changes_of.set_tracking(false, 30);
         changes_of.set_tracking(true, 30);
         assert_eq!(changes_of.on_tick(&table, 40), ListTick::Quiet, "dropped");
+    }
+
+    #[test]
+    fn a_pause_in_tracking_moves_seq_so_an_old_seq_never_names_the_list() {
+        let mut changes_of = ListChanges::starting_at(1_000);
+        assert_eq!(changes_of.seq(), 1_000);
+        changes_of.set_tracking(true, 0);
+        changes_of.set_tracking(true, 1);
+        assert_eq!(changes_of.seq(), 1_000, "already tracking");
+        changes_of.set_tracking(false, 2);
+        assert_eq!(changes_of.seq(), 1_001);
+        changes_of.set_tracking(false, 3);
+        assert_eq!(changes_of.seq(), 1_001, "already stopped");
     }
 }

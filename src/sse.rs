@@ -139,8 +139,9 @@ pub fn wants_event_stream(accept: Option<&str>) -> bool {
     })
 }
 
-/// A `Last-Event-ID` value: our ids are cursors, decimal. Empty is absent
-/// (the spec's browsers send none until an event had an id).
+/// A `Last-Event-ID` value: our ids are cursors (logs) or `seq` (the list),
+/// decimal. Empty is absent (the spec's browsers send none until an event
+/// had an id).
 pub fn parse_last_event_id(text: Option<&str>) -> Result<Option<u64>, String> {
     let Some(text) = text.map(trim_ows).filter(|text| !text.is_empty()) else {
         return Ok(None);
@@ -148,7 +149,7 @@ pub fn parse_last_event_id(text: Option<&str>) -> Result<Option<u64>, String> {
     let digits_only = text.bytes().all(|byte| byte.is_ascii_digit());
     match text.parse::<u64>() {
         Ok(cursor) if digits_only => Ok(Some(cursor)),
-        _ => Err("Last-Event-ID must be a cursor (a non-negative whole number)".into()),
+        _ => Err("Last-Event-ID must be a non-negative whole number (a cursor or a seq)".into()),
     }
 }
 

@@ -8,11 +8,17 @@
 //! `dropped` in the next page, as a page read counts them. Each page is an
 //! event of at most the request's page limit, measured exactly, so the
 //! stream never holds more than the read-ahead and one entry
-//! (`SSE_READ_AHEAD_OVERSHOOT_BYTES_MAX`). A list stream gets each list
-//! push as bytes shared by every list stream (`SharedList`), written
-//! straight from them; a newer list replaces one not yet started, and a
-//! stream that still holds more than `SSE_UNSENT_BYTES_MAX` of older bytes
-//! when a new list is due is cut off. A reader that takes nothing at all
+//! (`SSE_READ_AHEAD_OVERSHOOT_BYTES_MAX`). A list stream gets the whole
+//! list once (`event: sessions`, `id:` its `seq`), then the changes of
+//! each tick where something changed (`event: changes`, `id:` its `seq`),
+//! as bytes built and framed once for every list stream (`ListEvents`)
+//! and written straight from them. The rule is the WebSocket
+//! subscriber's (`ws_feed.rs`): a stream still holding unsent bytes of an
+//! earlier event when changes are due gets a fresh list instead, which
+//! replaces what had not started, so it never holds a backlog; one that
+//! holds more than `SSE_UNSENT_BYTES_MAX` of older bytes then is cut off.
+//! At a quiet tick a list stream is not even looked at: its only cost at
+//! rest is the heartbeat. A reader that takes nothing at all
 //! while bytes wait is closed after `WRITE_STALL_TIMEOUT_MS` (`conn.rs`).
 //!
 //! No I/O and no clock: the server writes `Conn.output` and passes
@@ -21,7 +27,7 @@
 use crate::api::App;
 use crate::limits::*;
 use crate::log_ring::LogRing;
-use crate::sessions::{format_id, SessionId};
+use crate::sessions::{format_id, ListFilter, SessionId};
 use crate::sse::{self, Framing};
 use crate::verdict::Verdict;
 use crate::views::{self, PageEnd};
@@ -36,7 +42,7 @@ const _: () = assert!(PAGE_EVENT_EXTRA_BYTES_MAX + 256 < 512);
 pub enum StreamSource {
     /// A session's log from `cursor` on, in pages of at most `limit`.
     Log(LogFollow),
-    /// Session lists, one per push tick.
+    /// The session list once, then its changes.
     Sessions(ListFeed),
 }
 
@@ -49,12 +55,25 @@ pub struct LogFollow {
     due: bool,
 }
 
-/// A list stream's pushes: the newest one not yet started, and the one the
-/// socket is taking straight from its shared bytes.
-#[derive(Default)]
+/// A list stream's events: whether it needs a whole list at the next
+/// offer, the newest event not yet started, and the one the socket is
+/// taking straight from its shared bytes.
 pub struct ListFeed {
+    list_due: bool,
     next: Option<SharedBytes>,
     sending: Option<SharedBytes>,
+}
+
+impl ListFeed {
+    /// `list_due`: it starts with a whole list (false: a client resuming
+    /// at the current `seq` gets changes only).
+    pub fn new(list_due: bool) -> ListFeed {
+        ListFeed {
+            list_due,
+            next: None,
+            sending: None,
+        }
+    }
 }
 
 struct SharedBytes {
@@ -69,25 +88,83 @@ impl SharedBytes {
     }
 }
 
-/// One list push as an SSE event, framed once per framing for every list
-/// stream (`event: sessions`, `data:` the WebSocket push's JSON).
-pub struct SharedList<'a> {
-    payload: &'a [u8],
+/// The list events of one moment, each built and framed (per framing)
+/// the first time a stream needs it, then shared by every list stream:
+/// the whole list as of `seq` (`{"type":"sessions","seq":N,...}`, the
+/// WebSocket subscriber's list) and, at a tick with changes, the changes
+/// message (`list_changes.rs`' bytes, the WebSocket's JSON).
+pub struct ListEvents<'a> {
+    app: &'a App,
+    now_ms: u64,
+    seq: u64,
+    changes: Option<&'a [u8]>,
+    changes_framed: FramedOnce,
+    list: Option<Vec<u8>>,
+    list_framed: FramedOnce,
+}
+
+impl<'a> ListEvents<'a> {
+    /// The end of a turn: lists for streams that just started.
+    pub fn turn_end(app: &'a App, now_ms: u64, seq: u64) -> ListEvents<'a> {
+        ListEvents::new(app, now_ms, seq, None)
+    }
+
+    /// A push tick with changes: `changes` is the changes message `seq`.
+    pub fn changes(app: &'a App, now_ms: u64, seq: u64, changes: &'a [u8]) -> ListEvents<'a> {
+        ListEvents::new(app, now_ms, seq, Some(changes))
+    }
+
+    fn new(app: &'a App, now_ms: u64, seq: u64, changes: Option<&'a [u8]>) -> ListEvents<'a> {
+        ListEvents {
+            app,
+            now_ms,
+            seq,
+            changes,
+            changes_framed: FramedOnce::default(),
+            list: None,
+            list_framed: FramedOnce::default(),
+        }
+    }
+
+    /// The push interval: an event offered this long ago and not yet
+    /// sent counts as held.
+    pub fn interval_ms(&self) -> u64 {
+        self.app.config.ws_push_interval_ms
+    }
+
+    /// How many lists were built (at most one; none at rest).
+    pub fn lists_built(&self) -> usize {
+        usize::from(self.list.is_some())
+    }
+
+    fn list_event(&mut self, framing: Framing) -> Rc<Vec<u8>> {
+        let (app, now_ms, seq) = (self.app, self.now_ms, self.seq);
+        let payload = self.list.get_or_insert_with(|| {
+            let sessions = app.sessions.list(ListFilter::All);
+            let server_id = app.sessions.server_id();
+            views::sessions_message_at_seq(seq, now_ms, &server_id, &sessions)
+        });
+        self.list_framed.event(framing, "sessions", payload, seq)
+    }
+
+    fn changes_event(&mut self, framing: Framing) -> Option<Rc<Vec<u8>>> {
+        let changes = self.changes?;
+        Some(
+            self.changes_framed
+                .event(framing, "changes", changes, self.seq),
+        )
+    }
+}
+
+/// One event's bytes, framed once per framing.
+#[derive(Default)]
+struct FramedOnce {
     chunked: Option<Rc<Vec<u8>>>,
     close_delimited: Option<Rc<Vec<u8>>>,
 }
 
-impl<'a> SharedList<'a> {
-    pub fn new(payload: &'a [u8]) -> SharedList<'a> {
-        SharedList {
-            payload,
-            chunked: None,
-            close_delimited: None,
-        }
-    }
-
-    fn event(&mut self, framing: Framing) -> Rc<Vec<u8>> {
-        let payload = self.payload;
+impl FramedOnce {
+    fn event(&mut self, framing: Framing, name: &str, payload: &[u8], id: u64) -> Rc<Vec<u8>> {
         let slot = match framing {
             Framing::Chunked => &mut self.chunked,
             Framing::CloseDelimited => &mut self.close_delimited,
@@ -95,7 +172,7 @@ impl<'a> SharedList<'a> {
         let event = slot.get_or_insert_with(|| {
             let mut out = Vec::with_capacity(payload.len() + 64);
             sse::write_framed(&mut out, framing, |out| {
-                sse::write_event(out, Some("sessions"), payload, None)
+                sse::write_event(out, Some(name), payload, Some(id))
             });
             Rc::new(out)
         });
@@ -293,22 +370,30 @@ impl SseStream {
         }
     }
 
-    /// A new list is due. A stream that still holds more than
-    /// `SSE_UNSENT_BYTES_MAX` of older bytes (its output, and the rest of a
-    /// list offered an interval ago or more) is cut off; otherwise the new
-    /// list replaces one not yet started.
+    /// Offers this stream what `events` has for it: the whole list if it
+    /// needs one, or, at a tick with changes, the changes, or a fresh list
+    /// if it still holds an earlier event (a backlog is never kept); else
+    /// nothing. A stream that still holds more than `SSE_UNSENT_BYTES_MAX`
+    /// of older bytes (its output, and the rest of an event offered an
+    /// interval ago or more) is cut off instead; otherwise the new event
+    /// replaces one not yet started. True when something was offered.
     pub fn offer_list(
         &mut self,
-        list: &mut SharedList,
+        events: &mut ListEvents,
         output_unsent: usize,
         interval_ms: u64,
         now_ms: u64,
-    ) {
+    ) -> bool {
         let StreamSource::Sessions(feed) = &mut self.source else {
-            return;
+            return false;
         };
         if self.phase != Phase::Open {
-            return;
+            return false;
+        }
+        let behind = feed.sending.is_some() || feed.next.is_some();
+        let has_changes = events.changes.is_some();
+        if !feed.list_due && !has_changes {
+            return false;
         }
         let overdue = feed
             .sending
@@ -319,14 +404,23 @@ impl SseStream {
             feed.sending = None;
             self.end = Some(StreamEnd::TooSlow);
             self.phase = Phase::CutOff;
-            return;
+            return true;
         }
+        let bytes = match feed.list_due || behind {
+            true => events.list_event(self.framing),
+            false => match events.changes_event(self.framing) {
+                Some(bytes) => bytes,
+                None => return false,
+            },
+        };
+        feed.list_due = false;
         feed.next = Some(SharedBytes {
-            bytes: list.event(self.framing),
+            bytes,
             offset: 0,
             offered_ms: now_ms,
         });
         self.last_sent_ms = now_ms;
+        true
     }
 
     /// Whether this stream follows `session`'s log.
@@ -546,7 +640,7 @@ mod tests {
     fn a_quiet_stream_gets_a_heartbeat_at_its_interval_and_not_before() {
         let app = app();
         let mut output = Vec::new();
-        let source = StreamSource::Sessions(ListFeed::default());
+        let source = StreamSource::Sessions(ListFeed::new(false));
         let mut stream = SseStream::new(Framing::Chunked, source, &app, &mut output, 0);
         output.clear();
         let heartbeat_ms = app.config.sse_heartbeat_ms;
@@ -561,5 +655,58 @@ mod tests {
         stream.on_deadline(&mut output, 0, heartbeat_ms);
         assert_eq!(output, b"e\r\n: keep-alive\n\n\r\n");
         assert_eq!(stream.deadline_ms(0), 2 * heartbeat_ms);
+    }
+
+    /// The event names `stream` was offered, by what is queued for it.
+    fn offered(stream: &SseStream) -> String {
+        let text = String::from_utf8_lossy(stream.shared_unsent().unwrap_or_default());
+        text.lines()
+            .filter_map(|line| line.strip_prefix("event: "))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn a_list_first_then_changes_and_a_fresh_list_for_a_stream_behind() {
+        let app = app();
+        let mut output = Vec::new();
+        let new_stream = |list_due, output: &mut Vec<u8>| {
+            let source = StreamSource::Sessions(ListFeed::new(list_due));
+            SseStream::new(Framing::Chunked, source, &app, output, 0)
+        };
+        let mut fresh = new_stream(true, &mut output);
+        let mut resumed = new_stream(false, &mut output);
+        let changes = br#"{"type":"changes","seq":5,"upserts":[],"removed":[]}"#;
+        // The end of a turn: only the stream that needs a list gets one.
+        let mut events = ListEvents::turn_end(&app, 0, 4);
+        assert!(fresh.offer_list(&mut events, 0, 100, 0));
+        assert!(!resumed.offer_list(&mut events, 0, 100, 0));
+        assert_eq!(events.lists_built(), 1);
+        output.clear();
+        for stream in [&mut fresh, &mut resumed] {
+            stream.fill_output(&mut output, 0, &app, 0);
+        }
+        assert_eq!(offered(&fresh), "sessions");
+        assert!(
+            String::from_utf8_lossy(fresh.shared_unsent().unwrap_or_default())
+                .contains("\nid: 4\n\n")
+        );
+        // A tick with changes: the caught-up stream gets them; the one
+        // still holding its list gets a fresh one, not a backlog.
+        let mut events = ListEvents::changes(&app, 100, 5, changes);
+        assert!(fresh.offer_list(&mut events, 0, 100, 100));
+        assert!(resumed.offer_list(&mut events, 0, 100, 100));
+        assert_eq!(events.lists_built(), 1);
+        resumed.fill_output(&mut output, 0, &app, 100);
+        assert_eq!(offered(&resumed), "changes");
+        let unsent = resumed.shared_unsent().unwrap_or_default();
+        assert!(String::from_utf8_lossy(unsent).ends_with("id: 5\n\n\r\n"));
+        // Taken, the stream is caught up and gets changes again.
+        let sent = fresh.shared_unsent().map_or(0, <[u8]>::len);
+        fresh.shared_written(sent);
+        fresh.fill_output(&mut output, 0, &app, 100);
+        assert_eq!(offered(&fresh), "sessions", "the fresh list at seq 5");
+        let unsent = fresh.shared_unsent().unwrap_or_default();
+        assert!(String::from_utf8_lossy(unsent).contains("\"seq\":5,"));
     }
 }

@@ -107,9 +107,13 @@ impl<'a> MomentMessages<'a> {
         messages
     }
 
-    /// The whole list, if a client needed it: SSE list streams share it.
-    pub fn into_list(self) -> Option<SharedMessage> {
-        self.list
+    /// The tick's changes message, if it has one: SSE list streams send
+    /// the same JSON.
+    pub fn into_changes(self) -> Option<SharedMessage> {
+        match self.moment {
+            Moment::ChangesTick => self.stream,
+            _ => None,
+        }
     }
 
     fn new(

@@ -4,7 +4,9 @@
 //! since the last push get their first list at the end of the turn. The
 //! hub walks the connection slab, so `ws.rs` (one client) never sees it.
 //! It owns the changes stream (`list_changes.rs`): the ids the wake path
-//! saw change go into its dirty set while anyone subscribes. Follows are
+//! saw change go into its dirty set while anyone subscribes (here, or an
+//! SSE list stream: `set_list_streams_open`), and the tick's changes
+//! message goes back to the server for those streams. Follows are
 //! not here: a follower is a watcher of its session in the one registry
 //! (`watchers.rs`), woken by the server's wake path.
 //!
@@ -16,7 +18,7 @@
 use crate::api::App;
 use crate::conn::{Conn, ConnState};
 use crate::level::Level;
-use crate::list_changes::{ListChanges, ListTick};
+use crate::list_changes::ListChanges;
 use crate::sessions::SessionId;
 use crate::ws::WsConn;
 use crate::ws_feed::{ListFeed, Moment, MomentMessages};
@@ -34,11 +36,33 @@ pub struct WsHub {
     joined: Vec<(usize, u64)>,
     joined_ms: u64,
     changes: ListChanges,
+    /// Whether SSE list streams are open: they take changes too.
+    list_streams_open: bool,
 }
 
 impl WsHub {
-    pub fn new() -> WsHub {
-        WsHub::default()
+    /// A hub whose changes `seq` starts at `seq_start` (`list_changes.rs`).
+    pub fn new(seq_start: u64) -> WsHub {
+        WsHub {
+            changes: ListChanges::starting_at(seq_start),
+            ..WsHub::default()
+        }
+    }
+
+    /// The `seq` of the last changes message: what a list built now covers.
+    pub fn seq(&self) -> u64 {
+        self.changes.seq()
+    }
+
+    /// Whether SSE list streams are open (they need the changes too).
+    pub fn set_list_streams_open(&mut self, open: bool, now_ms: u64) {
+        self.list_streams_open = open;
+        self.update_tracking(now_ms);
+    }
+
+    fn update_tracking(&mut self, now_ms: u64) {
+        let tracking = !self.subscribers.is_empty() || self.list_streams_open;
+        self.changes.set_tracking(tracking, now_ms);
     }
 
     /// A connection was upgraded.
@@ -67,8 +91,7 @@ impl WsHub {
             ListFeed::Lists => self.list_clients.push(client),
             ListFeed::Changes { .. } => self.subscribers.push(client),
         }
-        self.changes
-            .set_tracking(!self.subscribers.is_empty(), now_ms);
+        self.update_tracking(now_ms);
         self.joined.push(client);
         self.joined_ms = now_ms;
     }
@@ -106,25 +129,22 @@ impl WsHub {
     /// Every `--ws-interval-ms`: the list is built and framed once and
     /// handed to every list client (none: nothing is built); subscribers
     /// get the tick's changes (or a keep-alive, or a fresh list if they
-    /// fell behind), built once for all of them. `push` is the tick's
-    /// whole list, shared with SSE list streams: built here if a client
-    /// needs it and not yet. Returns the pushes it made stale.
+    /// fell behind), built once for all of them. `changes` gets the tick's
+    /// changes message, if there is one, for SSE list streams. Returns the
+    /// pushes it made stale.
     pub fn on_push_tick(
         &mut self,
         conns: &mut [Option<Conn>],
         app: &App,
-        push: &mut Option<SharedMessage>,
+        changes: &mut Option<SharedMessage>,
         now_ms: u64,
         push_due: &mut Vec<usize>,
     ) -> u64 {
         self.list_clients
             .retain(|&(slot, serial)| is_feed(conns, slot, serial, false));
-        let tick = match self.subscribers.is_empty() {
-            true => ListTick::Quiet,
-            false => self.changes.on_tick(&app.sessions, now_ms),
-        };
+        let tick = self.changes.on_tick(&app.sessions, now_ms);
         let seq = self.changes.seq();
-        let mut messages = MomentMessages::tick(app, now_ms, seq, tick, push.take());
+        let mut messages = MomentMessages::tick(app, now_ms, seq, tick, None);
         let mut stale = hand_out(
             &self.list_clients,
             &mut messages,
@@ -143,12 +163,10 @@ impl WsHub {
         targets.retain(|&(slot, serial)| is_feed(conns, slot, serial, true));
         stale += hand_out(&targets, &mut messages, now_ms, app, conns, push_due);
         if !quiet {
-            if targets.is_empty() {
-                self.changes.set_tracking(false, now_ms);
-            }
             self.subscribers = targets;
+            self.update_tracking(now_ms);
         }
-        *push = messages.into_list();
+        *changes = messages.into_changes();
         self.joined.clear();
         stale
     }

@@ -8,7 +8,9 @@
 //! `cursor=` (default 0), else `tail=N`. An `EventSource` reconnects to
 //! the URL it was made with, so its `cursor=` is where the first stream
 //! started; the header is where the last one stopped, and the spec means
-//! it to resume there.
+//! it to resume there. A list stream's `Last-Event-ID` is the `seq` of the
+//! last list or changes event it got: the server decides when the stream
+//! starts whether that is still the current list (`event_streams.rs`).
 
 use super::{session_error, App};
 use crate::http::head::{Method, RequestHead};
@@ -27,8 +29,9 @@ pub enum StreamTopic {
         cursor: u64,
         limit: usize,
     },
-    /// The session list, at every push tick.
-    Sessions,
+    /// The session list, then its changes. `last_event_id`: the `seq` a
+    /// reconnecting client holds the list at.
+    Sessions { last_event_id: Option<u64> },
 }
 
 /// A stream about to start.
@@ -102,8 +105,9 @@ pub(super) fn plan_log_stream(
 /// Plans `GET /sessions/events`.
 pub(super) fn plan_list_stream(head: &RequestHead, query: &str) -> Result<StreamStart, Response> {
     Query::parse(query, &[]).map_err(|error| bad(error.message()))?;
+    let last_event_id = sse::parse_last_event_id(head.last_event_id.as_deref()).map_err(bad)?;
     Ok(StreamStart {
-        topic: StreamTopic::Sessions,
+        topic: StreamTopic::Sessions { last_event_id },
         framing: Framing::for_version(head.version_minor),
         head_only: head.method == Method::Head,
     })

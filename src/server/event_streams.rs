@@ -1,7 +1,12 @@
 //! Server-Sent Events streams on the loop (`sse_stream.rs` is one stream):
-//! starting one from its plan, handing list streams the tick's list (the
-//! same `SharedMessage` the WebSocket clients get, built once), and forgetting
-//! streams that end. Log streams are watchers of their session
+//! starting one from its plan, handing list streams their first list and
+//! each tick's changes (the WebSocket subscribers' changes message, built
+//! once per tick by the hub's `list_changes.rs` and framed once as an SSE
+//! event), and forgetting streams that end. While list streams are open
+//! the hub keeps the changes (`WsHub::set_list_streams_open`). Where a
+//! list stream starts: a client reconnecting with `Last-Event-ID` equal to
+//! the current `seq` holds the list as of it and gets changes only; any
+//! other gets a whole list first. Log streams are watchers of their session
 //! (`WatcherKind::SseFollow`), woken by the one wake path (`wake.rs`).
 
 use super::Server;
@@ -10,14 +15,12 @@ use crate::conn::{Conn, ConnState};
 use crate::level::Level;
 use crate::limits::*;
 use crate::sse;
-use crate::sse_stream::{ListFeed, SharedList, SseStream, StreamEnd, StreamSource};
+use crate::sse_stream::{ListEvents, ListFeed, SseStream, StreamEnd, StreamSource};
 use crate::watchers::{Watcher, WatcherKind};
-use crate::ws_feed::list_message;
-use crate::ws_frame::SharedMessage;
 
 /// The list streams (`/sessions/events`) by (slot, serial), and those that
-/// started since the last look (they get a list at once). Streams that
-/// ended are dropped lazily, as in `ws_hub.rs`.
+/// started since the last look and need a list (they get one at the end of
+/// the turn). Streams that ended are dropped lazily, as in `ws_hub.rs`.
 #[derive(Default)]
 pub(super) struct ListStreams {
     streams: Vec<(usize, u64)>,
@@ -58,10 +61,16 @@ impl Server {
                 self.watchers.watch(session, watcher);
                 SseStream::log(session, cursor, limit)
             }
-            StreamTopic::Sessions => {
+            StreamTopic::Sessions { last_event_id } => {
+                // Tracking first: starting it may move `seq` (a paused
+                // stream's old `seq` no longer names the list).
+                self.ws_hub.set_list_streams_open(true, now_ms);
+                let resumes = last_event_id == Some(self.ws_hub.seq());
                 self.list_streams.streams.push((slot, conn.serial));
-                self.list_streams.joined.push((slot, conn.serial));
-                StreamSource::Sessions(ListFeed::default())
+                if !resumes {
+                    self.list_streams.joined.push((slot, conn.serial));
+                }
+                StreamSource::Sessions(ListFeed::new(!resumes))
             }
         };
         let stream = SseStream::new(framing, source, &self.app, &mut conn.output, now_ms);
@@ -69,20 +78,33 @@ impl Server {
         self.app.counters.sse_clients += 1;
     }
 
-    /// Every push tick: the tick's list (built here if the WebSocket
-    /// clients did not need it) goes to every list stream.
-    pub(super) fn on_list_stream_tick(&mut self, push: &mut Option<SharedMessage>, now_ms: u64) {
+    /// Before a push tick: list streams that closed are forgotten, and the
+    /// hub is told whether any is left (then it keeps the changes).
+    pub(super) fn forget_closed_list_streams(&mut self, now_ms: u64) {
         let conns = &mut self.conns;
         self.list_streams
             .streams
             .retain(|&(slot, serial)| stream_mut(conns, slot, serial).is_some());
-        self.list_streams.joined.clear();
+        let open = !self.list_streams.streams.is_empty();
+        self.ws_hub.set_list_streams_open(open, now_ms);
+    }
+
+    /// A push tick with changes: every list stream gets them (or a fresh
+    /// list, if it fell behind), framed once for all. Ticks without
+    /// changes never get here: at rest a list stream costs nothing.
+    pub(super) fn hand_out_changes(&mut self, changes: &[u8], now_ms: u64) {
         if self.list_streams.streams.is_empty() {
             return;
         }
-        let push = push.get_or_insert_with(|| list_message(&self.app, now_ms, None));
         let targets = std::mem::take(&mut self.list_streams.streams);
-        self.hand_out_list(&targets, push, now_ms);
+        let mut events = ListEvents::changes(&self.app, now_ms, self.ws_hub.seq(), changes);
+        hand_out(
+            &mut self.conns,
+            &mut self.revisit,
+            &targets,
+            &mut events,
+            now_ms,
+        );
         self.list_streams.streams = targets;
     }
 
@@ -93,23 +115,14 @@ impl Server {
             return;
         }
         let joined = std::mem::take(&mut self.list_streams.joined);
-        let push = list_message(&self.app, now_ms, None);
-        self.hand_out_list(&joined, &push, now_ms);
-    }
-
-    fn hand_out_list(&mut self, targets: &[(usize, u64)], push: &SharedMessage, now_ms: u64) {
-        let mut list = SharedList::new(push.payload());
-        let interval_ms = self.app.config.ws_push_interval_ms;
-        for &(slot, serial) in targets {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-                continue;
-            };
-            let output_unsent = conn.unsent();
-            if let Some(stream) = stream_of(conn, serial) {
-                stream.offer_list(&mut list, output_unsent, interval_ms, now_ms);
-                self.revisit.push(slot);
-            }
-        }
+        let mut events = ListEvents::turn_end(&self.app, now_ms, self.ws_hub.seq());
+        hand_out(
+            &mut self.conns,
+            &mut self.revisit,
+            &joined,
+            &mut events,
+            now_ms,
+        );
     }
 
     /// A connection that held a stream is closing: its watch ends, and a
@@ -139,6 +152,29 @@ impl Server {
             conn.serial
         );
         self.app.server_log(Level::Warn, &line, now_ms);
+    }
+}
+
+/// Offers `events` to every stream of `targets` still there; those offered
+/// something are revisited to be written to.
+fn hand_out(
+    conns: &mut [Option<Conn>],
+    revisit: &mut Vec<usize>,
+    targets: &[(usize, u64)],
+    events: &mut ListEvents,
+    now_ms: u64,
+) {
+    let interval_ms = events.interval_ms();
+    for &(slot, serial) in targets {
+        let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
+            continue;
+        };
+        let output_unsent = conn.unsent();
+        if let Some(stream) = stream_of(conn, serial) {
+            if stream.offer_list(events, output_unsent, interval_ms, now_ms) {
+                revisit.push(slot);
+            }
+        }
     }
 }
 

@@ -179,7 +179,7 @@ impl Server {
             revisit: Vec::new(),
             push_due: Vec::new(),
             watchers,
-            ws_hub: WsHub::new(),
+            ws_hub: WsHub::new(now_ms),
             list_streams: event_streams::ListStreams::default(),
             exporter,
             signals: None,
@@ -373,16 +373,20 @@ impl Server {
             } => self.on_conn_timer(slot, serial, at_ms, now_ms),
             TimerKey::WsPush { due_ms } => {
                 self.prune_watchers();
-                // One list per tick for WebSocket clients and list streams.
-                let mut push = None;
+                // One changes message per tick for WebSocket subscribers
+                // and list streams.
+                self.forget_closed_list_streams(now_ms);
+                let mut changes = None;
                 self.app.counters.list_pushes_stale += self.ws_hub.on_push_tick(
                     &mut self.conns,
                     &self.app,
-                    &mut push,
+                    &mut changes,
                     now_ms,
                     &mut self.push_due,
                 );
-                self.on_list_stream_tick(&mut push, now_ms);
+                if let Some(changes) = changes {
+                    self.hand_out_changes(changes.payload(), now_ms);
+                }
                 // The next push is due one interval after this one was due,
                 // not after it ran, so lateness does not add up; a push
                 // missed altogether (a long stall) is skipped, not doubled.

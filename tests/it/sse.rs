@@ -4,8 +4,10 @@
 //! with real curl.
 
 use crate::support::*;
+use crate::ws_changes::{by_id, Applied, ListModel};
 use serde_json::Value;
-use std::io::{ErrorKind, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -504,26 +506,204 @@ fn curl_n_follows_a_log_to_its_end() {
     );
 }
 
-#[test]
-fn sessions_events_get_a_list_at_once_then_one_per_push() {
-    let server = TestServer::start(&["--ws-interval-ms", "100"]);
-    let (status, mut client) = open_stream(&server, "/sessions/events", &[]);
+/// What `GET /sessions/?status=all` says now.
+fn listed(server: &TestServer) -> BTreeMap<String, Value> {
+    by_id(&server.get("/sessions/?status=all").json()["sessions"])
+}
+
+/// The next list event, applied to `model` after checking its `event:`
+/// names its JSON's type and its `id:` is its `seq`.
+fn apply_list_event(client: &mut SseClient, model: &mut ListModel) -> (Applied, Value) {
+    let event = client.next_event();
+    let json = event.json();
+    assert_eq!(event.event.as_deref(), json["type"].as_str(), "{json}");
+    assert_eq!(event.id, Some(json["seq"].to_string()), "{json}");
+    let applied = model.apply(&json).unwrap_or_else(|error| panic!("{error}"));
+    assert_ne!(applied, Applied::KeepAlive, "the heartbeat is a comment");
+    (applied, json)
+}
+
+/// Applies list events until the model equals the list the server
+/// answers (10 s at most); the changes applied on the way.
+fn converge_on(server: &TestServer, client: &mut SseClient, model: &mut ListModel) -> Vec<Value> {
+    let expected = listed(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut changes = Vec::new();
+    while model.sessions != expected {
+        assert!(
+            Instant::now() < deadline,
+            "not converged; seq {:?}",
+            model.seq
+        );
+        let (applied, json) = apply_list_event(client, model);
+        assert_eq!(
+            applied,
+            Applied::Changes,
+            "a list for a reader that keeps up"
+        );
+        changes.push(json);
+    }
+    changes
+}
+
+fn upserts_of(changes: &[Value], id: &str) -> usize {
+    let upserts = changes
+        .iter()
+        .flat_map(|c| c["upserts"].as_array().cloned().unwrap_or_default());
+    upserts.filter(|session| session["id"] == id).count()
+}
+
+fn is_removed(changes: &[Value], id: &str) -> bool {
+    let mut ids = changes
+        .iter()
+        .flat_map(|c| c["removed"].as_array().cloned().unwrap_or_default());
+    ids.any(|removed| removed == id)
+}
+
+/// A list stream, its first event applied (the whole list).
+fn list_stream(server: &TestServer, headers: &[(&str, &str)]) -> (SseClient, ListModel) {
+    let (status, mut client) = open_stream(server, "/sessions/events", headers);
     assert_eq!(status, 200);
-    let first = client.next_event();
-    assert_eq!(first.event.as_deref(), Some("sessions"));
-    assert_eq!(first.json()["type"], "sessions");
-    let id = server.create_session("listed");
-    let listed = (0..50).any(|_| {
-        let event = client.next_event();
-        assert_eq!(event.event.as_deref(), Some("sessions"));
-        let json = event.json();
-        json["sessions"]
-            .as_array()
-            .expect("sessions")
-            .iter()
-            .any(|session| session["id"] == id.as_str())
-    });
-    assert!(listed, "the new session is in a later list");
+    let mut model = ListModel::default();
+    let (applied, _) = apply_list_event(&mut client, &mut model);
+    assert_eq!(applied, Applied::List);
+    (client, model)
+}
+
+fn put_metadata(server: &TestServer, id: &str, metadata: Value) {
+    let body = serde_json::json!({ "metadata": metadata }).to_string();
+    let headers = [("Content-Type", "application/json")];
+    let path = format!("/sessions/{id}");
+    assert_eq!(
+        server
+            .request("PUT", &path, &headers, body.as_bytes())
+            .status,
+        200
+    );
+}
+
+#[test]
+fn sessions_events_send_the_list_once_then_changes_without_a_gap() {
+    let server = TestServer::start(&["--ws-interval-ms", "100", "--max-ended", "1"]);
+    let (mut client, mut model) = list_stream(&server, &[]);
+    assert_eq!(model.sessions, listed(&server), "the whole list first");
+
+    let first = server.create_session("first");
+    let changes = converge_on(&server, &mut client, &mut model);
+    assert_eq!(upserts_of(&changes, &first), 1, "created: {changes:?}");
+
+    put_metadata(&server, &first, serde_json::json!({"step": "updated"}));
+    let changes = converge_on(&server, &mut client, &mut model);
+    assert_eq!(upserts_of(&changes, &first), 1);
+    assert_eq!(model.sessions[&first]["metadata"]["step"], "updated");
+
+    append_lines(&server, &first, 0, 2);
+    let changes = converge_on(&server, &mut client, &mut model);
+    assert_eq!(upserts_of(&changes, &first), 1, "the entry count changed");
+    assert_eq!(model.sessions[&first]["log"]["count"], 2);
+
+    let path = format!("/sessions/{first}");
+    assert_eq!(server.request("DELETE", &path, &[], b"").status, 200);
+    converge_on(&server, &mut client, &mut model);
+    assert_eq!(model.sessions[&first]["status"], "ended");
+
+    // A second ended session pushes the first out of the ended list.
+    let second = server.create_session("second");
+    let second_path = format!("/sessions/{second}");
+    assert_eq!(server.request("DELETE", &second_path, &[], b"").status, 200);
+    let changes = converge_on(&server, &mut client, &mut model);
+    assert!(is_removed(&changes, &first), "evicted: {changes:?}");
+    assert_eq!(model.sessions[&second]["status"], "ended");
+    // `ListModel` refused any gap in `seq` on the way; the model client
+    // ends equal to the list.
+    assert_eq!(model.sessions, listed(&server));
+}
+
+#[test]
+fn many_updates_in_a_tick_are_one_upsert_and_quiet_ticks_send_nothing() {
+    let interval_ms = 1_000;
+    let server = TestServer::start(&["--ws-interval-ms", &interval_ms.to_string()]);
+    let id = server.create_session("busy");
+    let (mut client, mut model) = list_stream(&server, &[]);
+    let started = Instant::now();
+    for index in 0..50 {
+        put_metadata(&server, &id, serde_json::json!({ "n": index }));
+    }
+    let ticks_spanned = started.elapsed().as_millis() as usize / interval_ms + 2;
+    let changes = converge_on(&server, &mut client, &mut model);
+    assert_eq!(model.sessions[&id]["metadata"]["n"], 49);
+    let sent = upserts_of(&changes, &id);
+    assert!(
+        sent <= ticks_spanned.min(49),
+        "{sent} upserts for 50 updates in {ticks_spanned} ticks"
+    );
+    // Nothing changes now: the next block is the heartbeat comment (the
+    // default 15 s would outlast the read timeout, so a short one).
+    let server = TestServer::start(&["--ws-interval-ms", "100", "--sse-heartbeat-ms", "1000"]);
+    let (mut client, _) = list_stream(&server, &[]);
+    let block = client.next_block().expect("a block");
+    assert!(block.data.is_none(), "no event at quiet ticks: {block:?}");
+    assert_eq!(block.comments, ["keep-alive"]);
+}
+
+#[test]
+fn last_event_id_at_the_current_seq_resumes_with_changes_and_an_old_one_gets_a_list() {
+    let server = TestServer::start(&["--ws-interval-ms", "100"]);
+    let (mut keeper, mut kept) = list_stream(&server, &[]);
+    let (dropped, mut model) = list_stream(&server, &[]);
+    let seq = model.seq.expect("seq").to_string();
+    drop(dropped);
+    // Nothing changed since: the seq is current, and the resumed stream
+    // gets changes only, applied to the list it held.
+    let (status, mut resumed) =
+        open_stream(&server, "/sessions/events", &[("Last-Event-ID", &seq)]);
+    assert_eq!(status, 200);
+    let id = server.create_session("after-resume");
+    let (applied, json) = apply_list_event(&mut resumed, &mut model);
+    assert_eq!(applied, Applied::Changes, "{json}");
+    converge_on(&server, &mut resumed, &mut model);
+    assert!(model.sessions.contains_key(&id));
+    converge_on(&server, &mut keeper, &mut kept);
+    // A seq that is no longer the current one: a fresh list first.
+    for old in [seq.as_str(), "0"] {
+        let (status, mut stale) =
+            open_stream(&server, "/sessions/events", &[("Last-Event-ID", old)]);
+        assert_eq!(status, 200);
+        let mut model = ListModel::default();
+        let (applied, json) = apply_list_event(&mut stale, &mut model);
+        assert_eq!(applied, Applied::List, "{json}");
+        assert_eq!(model.sessions, listed(&server));
+    }
+    let (status, _) = open_stream(&server, "/sessions/events", &[("Last-Event-ID", "x")]);
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn curl_n_gets_the_list_then_changes() {
+    if !has_curl() {
+        eprintln!("skipped: no curl");
+        return;
+    }
+    let server = TestServer::start(&["--ws-interval-ms", "100"]);
+    let url = format!("http://{}/sessions/events", server.addr);
+    let mut curl = Command::new("curl")
+        .args(["-sN", "--max-time", "10", &url])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let stdout = curl.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut next_event_line = || loop {
+        let line = lines.next().expect("a line").expect("text");
+        if line.starts_with("event: ") {
+            return line;
+        }
+    };
+    assert_eq!(next_event_line(), "event: sessions");
+    server.create_session("for-curl");
+    assert_eq!(next_event_line(), "event: changes");
+    curl.kill().expect("kill curl");
+    curl.wait().expect("curl ended");
 }
 
 /// A socket with a small receive buffer, connected to the server.
@@ -558,12 +738,17 @@ fn a_list_stream_that_stops_reading_is_cut_off_while_others_are_served() {
     }
     let (status, mut stuck) = open_on(small_buffer_connection(&server), "/sessions/events", &[]);
     assert_eq!(status, 200);
+    // Only changes bring a new event: a session changes at every look.
+    let busy = server.create_session("busy");
+    let mut round = 0;
     let started = Instant::now();
     let cap = format!(
         "cut off: unsent bytes over {}",
         sessions_lite::limits::SSE_UNSENT_BYTES_MAX
     );
     let log_has_cap = || {
+        round += 1;
+        put_metadata(&server, &busy, serde_json::json!({ "round": round }));
         let log = server
             .get(&format!("/sessions/{}/log", server_session(&server)))
             .json();
@@ -589,6 +774,81 @@ fn a_list_stream_that_stops_reading_is_cut_off_while_others_are_served() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     assert!(stuck.wait_closed(), "the stuck stream stays open");
+}
+
+#[test]
+fn a_slow_list_reader_gets_a_fresh_list_not_a_backlog() {
+    let server = TestServer::start(&["--ws-interval-ms", "100"]);
+    // 30 sessions of 60 KB: changes with all of them are 1.8 MB, under
+    // the 4 MiB cap, so the reader is not cut off; the 20 rounds below
+    // would be a backlog of tens of MB, far more than the kernel's buffers
+    // hold (about 4 MB).
+    let metadata = serde_json::json!({"blob": "b".repeat(60_000)});
+    let ids: Vec<String> = (0..30)
+        .map(|index| {
+            let body = serde_json::json!({"appname": format!("big-{index}"), "mode": "t", "metadata": metadata});
+            server.post_json("/sessions/", &body.to_string()).json()["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    let (status, mut slow) = open_on(small_buffer_connection(&server), "/sessions/events", &[]);
+    assert_eq!(status, 200);
+    let mut model = ListModel::default();
+    assert_eq!(apply_list_event(&mut slow, &mut model).0, Applied::List);
+    let seq_before = model.seq.expect("a seq");
+    // The reader stops reading while every session changes, round by round.
+    for round in 0..20 {
+        for id in &ids {
+            put_metadata(&server, id, serde_json::json!({ "round": round }));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Reading again: what was in flight, then a fresh list, then changes.
+    let (mut changes_before_list, mut bytes_before_list) = (0, 0);
+    for _ in 0..200 {
+        let (applied, json) = apply_list_event(&mut slow, &mut model);
+        if applied == Applied::List {
+            break;
+        }
+        changes_before_list += u64::from(applied == Applied::Changes);
+        bytes_before_list += json.to_string().len();
+    }
+    let ticks = model.seq.expect("a seq") - seq_before;
+    assert!(
+        ticks >= 10,
+        "only {ticks} ticks of changes during the stall"
+    );
+    assert!(
+        changes_before_list < ticks && bytes_before_list < 8 << 20,
+        "{changes_before_list} of {ticks} changes ({bytes_before_list} bytes) before the list"
+    );
+    converge_on(&server, &mut slow, &mut model);
+    assert_eq!(model.sessions[&ids[0]]["metadata"]["round"], 19);
+}
+
+#[test]
+fn a_list_reader_that_keeps_up_sees_seq_grow_by_one_per_changes_event() {
+    let server = TestServer::start(&["--ws-interval-ms", "20"]);
+    let (mut client, mut model) = list_stream(&server, &[]);
+    let ids: Vec<String> = (0..5)
+        .map(|index| server.create_session(&format!("s{index}")))
+        .collect();
+    let seq_start = model.seq.expect("a seq");
+    for round in 0..100 {
+        server.append_text(&ids[round % ids.len()], "line\n");
+        if round % 10 == 0 {
+            let path = format!("/sessions/{}", ids[round % ids.len()]);
+            assert_eq!(server.request("DELETE", &path, &[], b"").status, 200);
+        }
+    }
+    // `ListModel` refuses a gap; every event after the first list is a
+    // changes event (a list in between fails `converge_on`).
+    let changes = converge_on(&server, &mut client, &mut model);
+    let seq_end = model.seq.expect("a seq");
+    assert_eq!(seq_end - seq_start, changes.len() as u64);
+    assert!(!changes.is_empty());
 }
 
 #[test]
