@@ -18,6 +18,9 @@ pub struct ParkedRead {
     pub deadline_ms: u64,
     /// The request asked to close the connection after its answer.
     pub close_after: bool,
+    /// The wake path found it ready: it is answered on its connection's
+    /// next visit, within the loop's per-turn budget.
+    pub answer_due: bool,
 }
 
 /// Where a log read starts.
@@ -100,6 +103,7 @@ pub(super) fn read_log_or_park(
                 head_only,
                 deadline_ms,
                 close_after: false,
+                answer_due: false,
             });
         }
     }

@@ -4,6 +4,7 @@
 //! close for an idle or stuck connection).
 
 use super::request::keep_partial_line;
+use super::visit_queue::Visit;
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
@@ -59,7 +60,10 @@ impl Server {
             ConnState::LongPoll(parked) => {
                 let watcher = Watcher::new(WatcherKind::LongPoll, slot, conn.serial);
                 self.watchers.unwatch(&parked.session_id, watcher);
-                self.answer_parked_conn(slot, conn, true, now_ms);
+                self.answer_parked(conn, now_ms);
+                // Pipelined requests may wait behind it, and the answer
+                // must go out.
+                self.visits.push(slot, Visit::Read);
                 Verdict::Keep
             }
             ConnState::WebSocket(ws) => {

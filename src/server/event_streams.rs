@@ -9,6 +9,7 @@
 //! other gets a whole list first. Log streams are watchers of their session
 //! (`WatcherKind::SseFollow`), woken by the one wake path (`wake.rs`).
 
+use super::visit_queue::{Visit, VisitQueue};
 use super::Server;
 use crate::api::{StreamStart, StreamTopic};
 use crate::conn::{Conn, ConnState};
@@ -100,7 +101,7 @@ impl Server {
         let mut events = ListEvents::changes(&self.app, now_ms, self.ws_hub.seq(), changes);
         hand_out(
             &mut self.conns,
-            &mut self.revisit,
+            &mut self.visits,
             &targets,
             &mut events,
             now_ms,
@@ -118,7 +119,7 @@ impl Server {
         let mut events = ListEvents::turn_end(&self.app, now_ms, self.ws_hub.seq());
         hand_out(
             &mut self.conns,
-            &mut self.revisit,
+            &mut self.visits,
             &joined,
             &mut events,
             now_ms,
@@ -159,7 +160,7 @@ impl Server {
 /// something are revisited to be written to.
 fn hand_out(
     conns: &mut [Option<Conn>],
-    revisit: &mut Vec<usize>,
+    visits: &mut VisitQueue,
     targets: &[(usize, u64)],
     events: &mut ListEvents,
     now_ms: u64,
@@ -172,7 +173,7 @@ fn hand_out(
         let output_unsent = conn.unsent();
         if let Some(stream) = stream_of(conn, serial) {
             if stream.offer_list(events, output_unsent, interval_ms, now_ms) {
-                revisit.push(slot);
+                visits.push(slot, Visit::Read);
             }
         }
     }

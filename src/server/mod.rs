@@ -4,7 +4,12 @@
 //! mio is edge-triggered: a readiness event comes once per change, so every
 //! handler reads and writes until `WouldBlock`, or, when it stops early (a
 //! per-event byte cap, a full buffer, a parked request), puts the connection
-//! on `revisit` and comes back on the next turn without waiting for an event.
+//! on `visits` and comes back on a later turn without waiting for an event.
+//!
+//! One turn does a bounded amount of work: at most `EVENTS_PER_POLL` events,
+//! `ACCEPTS_PER_TURN_MAX` accepts, `DEFERRED_VISITS_PER_TURN_MAX` visits
+//! without an event and `TIMERS_PER_TURN_MAX` expired timers. What is left
+//! is carried, in order, to the next turn, which then polls without waiting.
 
 mod clock;
 mod deadlines;
@@ -13,6 +18,9 @@ mod exporting;
 mod request;
 mod socket_io;
 mod stop;
+#[cfg(test)]
+mod turn_budget_tests;
+mod visit_queue;
 mod wake;
 
 use crate::api::{self, App};
@@ -30,8 +38,10 @@ use clock::Clock;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use request::keep_partial_line;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use visit_queue::{Visit, VisitQueue};
 
 /// What a poll token names. Accepted connections are their slab slot;
 /// connections the server opens itself (`outbound.rs`) have a range of
@@ -98,17 +108,13 @@ struct Readiness {
 }
 
 impl Readiness {
-    /// A connection the loop comes back to without an event.
-    const REVISIT: Readiness = Readiness {
-        readable: true,
-        hang_up: false,
-    };
-    /// A WebSocket client handed a push: only a write to do (a read would
-    /// be an EAGAIN syscall per client per push).
-    const PUSH: Readiness = Readiness {
-        readable: false,
-        hang_up: false,
-    };
+    /// A connection the loop comes back to without an event (`visits`).
+    fn of(visit: Visit) -> Readiness {
+        Readiness {
+            readable: visit == Visit::Read,
+            hang_up: false,
+        }
+    }
 }
 
 pub struct Server {
@@ -120,10 +126,23 @@ pub struct Server {
     next_serial: u64,
     pub app: App,
     wheel: TimerWheel<TimerKey>,
-    /// Connections to process again this turn without an event.
-    revisit: Vec<usize>,
-    /// WebSocket clients handed a push, to write to this turn or the next.
+    /// Timers that expired and wait to be handled, oldest first (at most
+    /// `TIMERS_PER_TURN_MAX` a turn).
+    timers_due: VecDeque<TimerKey>,
+    /// What `wheel.advance` hands over, before it joins `timers_due`.
+    timers_fired: Vec<TimerKey>,
+    /// Connections to come back to without an event, in order (at most
+    /// `DEFERRED_VISITS_PER_TURN_MAX` a turn).
+    visits: VisitQueue,
+    /// WebSocket clients the hub handed a push; they join `visits` (as
+    /// writes) as soon as the hub is done (`queue_pushes`), so between
+    /// turns this is empty.
     push_due: Vec<usize>,
+    /// Accepts left this turn (`ACCEPTS_PER_TURN_MAX` at its start).
+    accepts_left: usize,
+    /// The listener stopped at `accepts_left` before `WouldBlock`: edge
+    /// triggered, it must be come back to without an event.
+    accept_pending: bool,
     /// Everything that waits on a session: long-polls, WebSocket follows,
     /// SSE log streams, the exporter.
     watchers: Watchers,
@@ -176,8 +195,12 @@ impl Server {
             next_serial: 0,
             app,
             wheel,
-            revisit: Vec::new(),
+            timers_due: VecDeque::new(),
+            timers_fired: Vec::new(),
+            visits: VisitQueue::default(),
             push_due: Vec::new(),
+            accepts_left: ACCEPTS_PER_TURN_MAX,
+            accept_pending: false,
             watchers,
             ws_hub: WsHub::new(now_ms),
             list_streams: event_streams::ListStreams::default(),
@@ -197,16 +220,15 @@ impl Server {
     /// flushed) or an unrecoverable poll error.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
-        let mut expired = Vec::new();
         loop {
             let now_ms = self.clock.now_ms();
             if self.stop_due(now_ms) {
                 return Ok(());
             }
-            let timeout_ms = if self.revisit.is_empty() && self.push_due.is_empty() {
-                self.wheel.next_wait_ms(now_ms)
-            } else {
+            let timeout_ms = if self.work_carried() {
                 Some(0)
+            } else {
+                self.wheel.next_wait_ms(now_ms)
             };
             let timeout = timeout_ms.map(std::time::Duration::from_millis);
             if let Err(error) = self.poll.poll(&mut events, timeout) {
@@ -216,13 +238,22 @@ impl Server {
                 return Err(error);
             }
             let now_ms = self.clock.now_ms();
-            self.on_tick(&events, &mut expired, now_ms);
+            self.on_tick(&events, now_ms);
         }
     }
 
-    /// The rest of a loop turn after `poll`: events, revisits, wake-ups,
-    /// timers. Time is `now_ms` only, so tests drive it with a fake clock.
-    fn on_tick(&mut self, events: &Events, expired: &mut Vec<TimerKey>, now_ms: u64) {
+    /// Work a turn left for the next (past a budget): then `poll` must not
+    /// wait, and new events interleave with it.
+    fn work_carried(&self) -> bool {
+        debug_assert!(self.push_due.is_empty(), "pushes not queued as visits");
+        !self.visits.is_empty() || !self.timers_due.is_empty() || self.accept_pending
+    }
+
+    /// The rest of a loop turn after `poll`: events, visits, wake-ups,
+    /// timers, each within its budget. Time is `now_ms` only, so tests
+    /// drive it with a fake clock.
+    fn on_tick(&mut self, events: &Events, now_ms: u64) {
+        self.accepts_left = ACCEPTS_PER_TURN_MAX;
         for event in events.iter() {
             match Source::of(event.token()) {
                 Source::Listener => self.on_acceptable(now_ms),
@@ -237,27 +268,71 @@ impl Server {
                 }
             }
         }
-        for slot in std::mem::take(&mut self.revisit) {
-            self.on_ready(slot, Readiness::REVISIT, now_ms);
+        if self.accept_pending {
+            self.on_acceptable(now_ms);
         }
-        for slot in std::mem::take(&mut self.push_due) {
-            self.on_ready(slot, Readiness::PUSH, now_ms);
-        }
+        self.on_visits(now_ms);
         self.wake_changed_sessions(now_ms);
         self.arm_session_expiry(now_ms);
-        self.wheel.advance(now_ms, expired);
-        for key in expired.drain(..) {
-            self.on_timer(key, now_ms);
-        }
+        self.on_timers(now_ms);
         // Timers can change sessions too (expiry, pushes).
         self.wake_changed_sessions(now_ms);
         self.on_export_turn(now_ms);
     }
 
+    /// Visits queued before this point (by events, earlier turns' wakes,
+    /// pushes and timers), oldest first, at most
+    /// `DEFERRED_VISITS_PER_TURN_MAX`; visits they queue go behind.
+    fn on_visits(&mut self, now_ms: u64) {
+        let mut visits_left = DEFERRED_VISITS_PER_TURN_MAX;
+        for _ in 0..self.visits.len() {
+            if visits_left == 0 {
+                return;
+            }
+            let Some((slot, visit)) = self.visits.pop() else {
+                return;
+            };
+            if self.conns.get(slot).is_some_and(Option::is_some) {
+                visits_left -= 1;
+                self.on_ready(slot, Readiness::of(visit), now_ms);
+            }
+        }
+    }
+
+    /// Clients the hub handed a push join the visits, as writes.
+    pub(super) fn queue_pushes(&mut self) {
+        for slot in self.push_due.drain(..) {
+            self.visits.push(slot, Visit::Write);
+        }
+    }
+
+    /// Expired timers, oldest first, at most `TIMERS_PER_TURN_MAX`; the
+    /// rest stay in `timers_due` for the next turn.
+    fn on_timers(&mut self, now_ms: u64) {
+        self.wheel.advance(now_ms, &mut self.timers_fired);
+        self.timers_due.extend(self.timers_fired.drain(..));
+        for _ in 0..TIMERS_PER_TURN_MAX {
+            let Some(key) = self.timers_due.pop_front() else {
+                return;
+            };
+            self.on_timer(key, now_ms);
+        }
+    }
+
+    /// Accepts until `WouldBlock` or `accepts_left` runs out (then the
+    /// listener is come back to next turn).
     fn on_acceptable(&mut self, now_ms: u64) {
+        self.accept_pending = false;
         loop {
+            if self.accepts_left == 0 {
+                self.accept_pending = true;
+                return;
+            }
             match self.listener.accept() {
-                Ok((stream, _)) => self.on_accepted(stream, now_ms),
+                Ok((stream, _)) => {
+                    self.accepts_left -= 1;
+                    self.on_accepted(stream, now_ms);
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
@@ -384,6 +459,7 @@ impl Server {
                     now_ms,
                     &mut self.push_due,
                 );
+                self.queue_pushes();
                 if let Some(changes) = changes {
                     self.hand_out_changes(changes.payload(), now_ms);
                 }
@@ -494,14 +570,13 @@ mod tests {
     /// Real time a turn waits for socket events (never the server's clock).
     const POLL_WAIT: Duration = Duration::from_millis(10);
 
-    struct Driven {
-        server: Server,
+    pub(super) struct Driven {
+        pub(super) server: Server,
         events: Events,
-        expired: Vec<TimerKey>,
     }
 
     impl Driven {
-        fn start() -> Driven {
+        pub(super) fn start() -> Driven {
             let config = Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..Config::default()
@@ -509,21 +584,20 @@ mod tests {
             Driven {
                 server: Server::bind(config).expect("bind"),
                 events: Events::with_capacity(EVENTS_PER_POLL),
-                expired: Vec::new(),
             }
         }
 
         /// One loop turn at `now_ms`: what `run` does, with the clock given.
-        fn turn(&mut self, now_ms: u64) {
+        pub(super) fn turn(&mut self, now_ms: u64) {
             self.server
                 .poll
                 .poll(&mut self.events, Some(POLL_WAIT))
                 .expect("poll");
-            self.server.on_tick(&self.events, &mut self.expired, now_ms);
+            self.server.on_tick(&self.events, now_ms);
         }
 
         /// Turns at `now_ms` until `done` holds; false if it never does.
-        fn turn_until(&mut self, now_ms: u64, done: impl Fn(&Server) -> bool) -> bool {
+        pub(super) fn turn_until(&mut self, now_ms: u64, done: impl Fn(&Server) -> bool) -> bool {
             (0..TURNS_MAX).any(|_| {
                 self.turn(now_ms);
                 done(&self.server)
@@ -531,14 +605,14 @@ mod tests {
         }
 
         /// A client connection; reads never block (the test turns the loop).
-        fn connect(&self) -> ClientStream {
+        pub(super) fn connect(&self) -> ClientStream {
             let stream = ClientStream::connect(self.server.local_addr()).expect("connect");
             stream.set_nonblocking(true).expect("nonblocking");
             stream
         }
 
         /// Turns at `now_ms` until the server closes `client`; what it sent.
-        fn read_to_close(&mut self, client: &mut ClientStream, now_ms: u64) -> String {
+        pub(super) fn read_to_close(&mut self, client: &mut ClientStream, now_ms: u64) -> String {
             let mut received = Vec::new();
             let mut buffer = [0u8; 4096];
             for _ in 0..TURNS_MAX {
@@ -556,7 +630,7 @@ mod tests {
         }
 
         /// One request with `Connection: close` at `now_ms`; the answer's body.
-        fn request(&mut self, head: &str, body: &str, now_ms: u64) -> String {
+        pub(super) fn request(&mut self, head: &str, body: &str, now_ms: u64) -> String {
             let mut client = self.connect();
             let raw = format!(
                 "{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
@@ -569,6 +643,16 @@ mod tests {
             body.to_owned()
         }
 
+        /// Creates a session at `now_ms`: its id as text and parsed.
+        pub(super) fn create_session(&mut self, appname: &str, now_ms: u64) -> (String, SessionId) {
+            let body = format!(r#"{{"appname":"{appname}","mode":"test"}}"#);
+            let created = self.request("POST /sessions/", &body, now_ms);
+            let created: serde_json::Value = serde_json::from_str(&created).expect("json");
+            let id_text = created["id"].as_str().expect("id").to_owned();
+            let id = parse_id(&id_text).expect("a session id");
+            (id_text, id)
+        }
+
         /// True while a request body is being read (the test's stream).
         fn streaming(&self) -> bool {
             let mut states = self.server.conns.iter().flatten().map(|conn| &conn.state);
@@ -576,7 +660,7 @@ mod tests {
         }
     }
 
-    fn entry_count(server: &Server, id: &SessionId) -> u64 {
+    pub(super) fn entry_count(server: &Server, id: &SessionId) -> u64 {
         api::next_cursor(&server.app, id).expect("the session")
     }
 
@@ -584,14 +668,7 @@ mod tests {
     fn streamed_text_log_is_kept_until_its_idle_limit_and_closed_at_it() {
         let mut driven = Driven::start();
         let start_ms = driven.server.clock.now_ms();
-        let created = driven.request(
-            "POST /sessions/",
-            r#"{"appname":"stream","mode":"test"}"#,
-            start_ms,
-        );
-        let created: serde_json::Value = serde_json::from_str(&created).expect("json");
-        let id_text = created["id"].as_str().expect("id").to_owned();
-        let id = parse_id(&id_text).expect("a session id");
+        let (id_text, id) = driven.create_session("stream", start_ms);
         // What `tail -f build.log | curl -T - URL` sends, one chunk per line.
         let mut stream = driven.connect();
         let head = format!(

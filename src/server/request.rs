@@ -45,6 +45,12 @@ impl Server {
                     }
                     return verdict;
                 }
+                ConnState::LongPoll(parked) if parked.answer_due => {
+                    // Woken with something to say (`wake.rs`); requests
+                    // pipelined behind it go on in this visit.
+                    self.answer_parked(conn, now_ms);
+                    true
+                }
                 ConnState::LongPoll(_) | ConnState::EventStream(_) | ConnState::Closing => false,
             };
             if !progressed {

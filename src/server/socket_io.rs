@@ -1,8 +1,9 @@
 //! Reading and writing an accepted connection: until `WouldBlock`, a
 //! short read, a per-event byte cap, a full buffer or back pressure. mio
 //! is edge-triggered, so a connection that stops early is put on
-//! `revisit` and driven again next turn without an event.
+//! `visits` and driven again on a later turn without an event.
 
+use super::visit_queue::Visit;
 use super::{Readiness, Server};
 use crate::conn::{Conn, ConnState};
 use crate::limits::*;
@@ -57,7 +58,7 @@ impl Server {
             }
         }
         if conn.read_paused && self.can_read(conn) {
-            self.revisit.push(slot);
+            self.visits.push(slot, Visit::Read);
         }
         Verdict::Keep
     }
@@ -84,7 +85,7 @@ impl Server {
             }
             if read_total >= READ_BYTES_PER_EVENT_MAX {
                 conn.read_paused = true;
-                self.revisit.push(slot);
+                self.visits.push(slot, Visit::Read);
                 return Verdict::Keep;
             }
             let room = (INPUT_BYTES_MAX - conn.input.len()).min(self.read_scratch.len());
@@ -137,7 +138,7 @@ impl Server {
                 break;
             };
             if room == 0 {
-                self.revisit.push(slot);
+                self.visits.push(slot, Visit::Read);
                 break;
             }
             match conn.stream.write(&bytes[..bytes.len().min(room)]) {
@@ -168,7 +169,7 @@ impl Server {
         }
         conn.compact_output();
         if conn.read_paused && self.can_read(conn) && written_total > 0 {
-            self.revisit.push(slot);
+            self.visits.push(slot, Visit::Read);
         }
         Verdict::Keep
     }

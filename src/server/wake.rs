@@ -1,8 +1,11 @@
-//! Waking what waits on a session (`watchers.rs`): parked long-polls are
-//! answered, WebSocket followers and SSE log streams read their log on
-//! their next write.
+//! Waking what waits on a session (`watchers.rs`): a parked long-poll
+//! with something to say is marked due, and WebSocket followers and SSE
+//! log streams are marked to read their log; each is then a visit of the
+//! loop (`visit_queue.rs`), so a wake renders nothing and a thousand
+//! long-polls on one session are answered within the turns' budget.
 
 use super::event_streams::stream_mut;
+use super::visit_queue::Visit;
 use super::Server;
 use crate::api;
 use crate::conn::{Conn, ConnState};
@@ -24,6 +27,7 @@ impl Server {
         self.app.counters.list_pushes_stale +=
             self.ws_hub
                 .on_turn_end(&mut self.conns, &self.app, &mut self.push_due);
+        self.queue_pushes();
     }
 
     /// Wakes the watchers of every session in `changed_sessions`, and
@@ -45,11 +49,11 @@ impl Server {
     fn wake(&mut self, session: &SessionId, watcher: Watcher, now_ms: u64) -> Wake {
         let Watcher { kind, slot, serial } = watcher;
         let waiting = match kind {
-            WatcherKind::LongPoll => !self.answer_parked(slot, serial, now_ms),
+            WatcherKind::LongPoll => self.mark_parked_due(slot, serial),
             WatcherKind::WsFollow => match client_mut(&mut self.conns, slot, serial) {
                 Some(ws) if ws.follows(session) => {
                     ws.mark_follow_due();
-                    self.revisit.push(slot);
+                    self.visits.push(slot, Visit::Read);
                     true
                 }
                 _ => false,
@@ -57,7 +61,7 @@ impl Server {
             WatcherKind::SseFollow => match stream_mut(&mut self.conns, slot, serial) {
                 Some(stream) if stream.follows(session) => {
                     stream.mark_due();
-                    self.revisit.push(slot);
+                    self.visits.push(slot, Visit::Read);
                     true
                 }
                 _ => false,
@@ -91,33 +95,36 @@ impl Server {
         });
     }
 
-    /// Answers a parked read if it has something to say. Returns false
-    /// when it keeps waiting.
-    fn answer_parked(&mut self, slot: usize, serial: u64, now_ms: u64) -> bool {
-        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
-            return true;
+    /// A parked read with something to say (an entry at its cursor, its
+    /// session ended or gone) is marked due and visited: it is answered
+    /// there (`answer_parked`), with the page its log holds then. Returns
+    /// true while it keeps waiting here. Readiness only grows (cursors and
+    /// ends do not go back), so a read marked due stays answerable.
+    fn mark_parked_due(&mut self, slot: usize, serial: u64) -> bool {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
         };
-        let answered =
-            conn.serial != serial || self.answer_parked_conn(slot, &mut conn, false, now_ms);
-        self.conns[slot] = Some(conn);
-        answered
-    }
-
-    /// Answers the parked read of `conn` when ready (or `force`, at its
-    /// deadline: an empty page with the same cursor).
-    pub(super) fn answer_parked_conn(
-        &mut self,
-        slot: usize,
-        conn: &mut Conn,
-        force: bool,
-        now_ms: u64,
-    ) -> bool {
-        let ConnState::LongPoll(parked) = &conn.state else {
-            return true;
+        let ConnState::LongPoll(parked) = &mut conn.state else {
+            return false;
         };
-        if !force && !api::parked_read_ready(&self.app, parked) {
+        if conn.serial != serial {
             return false;
         }
+        if !api::parked_read_ready(&self.app, parked) {
+            return true;
+        }
+        parked.answer_due = true;
+        self.visits.push(slot, Visit::Read);
+        false
+    }
+
+    /// Answers the parked read of `conn` with the page its log holds now:
+    /// when the wake marked it due, or at its deadline (then possibly an
+    /// empty page with the same cursor).
+    pub(super) fn answer_parked(&mut self, conn: &mut Conn, now_ms: u64) {
+        let ConnState::LongPoll(parked) = &conn.state else {
+            return;
+        };
         let mut response = api::read_log(&self.app, &parked.session_id, &parked.query);
         response.close |= parked.close_after;
         let head_only = parked.head_only;
@@ -128,8 +135,5 @@ impl Server {
             .count_answer(Some(method), response.status);
         conn.state = ConnState::ReadingHead;
         conn.queue(response, head_only, now_ms);
-        // Pipelined requests may wait behind it, and the answer must go out.
-        self.revisit.push(slot);
-        true
     }
 }

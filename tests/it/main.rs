@@ -16,6 +16,7 @@ mod otlp_codec;
 mod simulation;
 mod soak;
 mod sse;
+mod turn_budget;
 mod uri_limit;
 mod ws;
 mod ws_changes;
