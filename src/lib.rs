@@ -17,6 +17,7 @@ pub mod conn;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod json_plain;
 pub mod level;
 pub mod limits;
 pub mod list_changes;

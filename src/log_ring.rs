@@ -9,8 +9,11 @@
 //! | data_len: varint (only with FLAG_DATA) | message | data
 //! ```
 //!
-//! The flags byte holds the level in bits 0-1, `truncated` in bit 2 and
-//! "has data" in bit 3. Blocks are `BLOCK_BYTES` long and live in a deque
+//! The flags byte holds the level in bits 0-1, `truncated` in bit 2,
+//! "has data" in bit 3 and "the message goes into JSON as it is" in bit 4:
+//! a message is tested for characters JSON escapes once, when it is
+//! pushed, so that the pages read from it (many per entry, for every
+//! follower) copy it without looking at its bytes again. Blocks are `BLOCK_BYTES` long and live in a deque
 //! ordered by cursor; a record bigger than a block gets its own block of
 //! exactly its size. Eviction moves the front block's start forward and
 //! frees the block once its last record is gone, so memory follows the
@@ -21,6 +24,7 @@
 
 use std::collections::VecDeque;
 
+use crate::json_plain::json_plain;
 use crate::level::Level;
 use crate::limits::{ENTRY_DATA_BYTES_MAX, LOG_RING_BYTES_MAX, MESSAGE_BYTES_MAX};
 
@@ -45,6 +49,7 @@ const HEADER_BYTES_MAX: usize = HEADER_FIXED_BYTES + 2 * VARINT_BYTES_MAX;
 const FLAG_LEVEL_MASK: u8 = 0b0011;
 const FLAG_TRUNCATED: u8 = 0b0100;
 const FLAG_DATA: u8 = 0b1000;
+const FLAG_JSON_PLAIN: u8 = 0b1_0000;
 
 const _: () = assert!(BLOCK_START_BYTES <= BLOCK_BYTES);
 const _: () = assert!(BLOCK_BYTES <= LOG_RING_BYTES_MAX);
@@ -75,6 +80,9 @@ pub struct RawEntry<'a> {
     pub truncated: bool,
     pub message: &'a [u8],
     pub data: Option<&'a [u8]>,
+    /// `message` has no character JSON escapes (`json_plain`), as tested
+    /// when it was pushed.
+    pub message_json_plain: bool,
 }
 
 impl<'a> RawEntry<'a> {
@@ -100,6 +108,7 @@ impl<'a> From<Entry<'a>> for RawEntry<'a> {
             truncated: entry.truncated,
             message: entry.message.as_bytes(),
             data: entry.data.map(str::as_bytes),
+            message_json_plain: json_plain(entry.message.as_bytes()),
         }
     }
 }
@@ -118,7 +127,13 @@ pub struct LogTally {
 
 /// Levels a record can hold (two bits of the flags byte).
 pub const LEVEL_COUNT: usize = 4;
+/// Each level at its code (`Level as usize`): a record's two bits index it.
+const LEVELS_BY_CODE: [Level; LEVEL_COUNT] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
 const _: () = assert!(Level::Error as usize == LEVEL_COUNT - 1);
+const _: () = assert!(
+    HEADER_FIXED_BYTES + 1 == 8,
+    "a header is read as one 8-byte word"
+);
 
 /// Entries of one session. Holds at most `capacity` entries and at most
 /// `LOG_RING_BYTES_MAX` bytes; older entries are evicted and counted.
@@ -195,7 +210,12 @@ impl LogRing {
         let (message, truncated) = message_cut(message, truncated);
         let header = Header {
             timestamp_ms: timestamp_ms.min(TIMESTAMP_MS_MAX),
-            flags: flags_encode(level, truncated, data.is_some()),
+            flags: flags_encode(
+                level,
+                truncated,
+                data.is_some(),
+                json_plain(message.as_bytes()),
+            ),
             message_len: message.len(),
             data_len: data.map(str::len),
         };
@@ -276,6 +296,33 @@ impl LogRing {
             offset,
             cursor,
             end_cursor: self.next_cursor,
+        }
+    }
+
+    /// `raw_iter_from(cursor).take(count)`, walked from inside: each entry
+    /// goes to `each` as it is decoded. A page writer's path, where the
+    /// iterator's `next` returning each entry was a quarter of the work.
+    #[inline]
+    pub fn for_each_raw<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut each: impl FnMut(RawEntry<'a>),
+    ) {
+        let mut cursor = cursor.max(self.first_cursor());
+        let end = self.next_cursor.min(cursor.saturating_add(count as u64));
+        let (mut block_index, mut offset) = self.seek(cursor);
+        while cursor < end {
+            let bytes = &self.blocks[block_index].bytes[..];
+            while offset < bytes.len() && cursor < end {
+                let (entry, next) = record_decode(bytes, offset, cursor);
+                each(entry);
+                offset = next;
+                cursor += 1;
+            }
+            // Only the front block starts past its first byte.
+            block_index += 1;
+            offset = 0;
         }
     }
 
@@ -399,6 +446,7 @@ struct Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = RawEntry<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<RawEntry<'a>> {
         if self.cursor >= self.end_cursor {
             return None;
@@ -451,14 +499,25 @@ impl Header {
     }
 
     /// Reads the header at `offset`; returns it and the offset of the message.
+    #[inline(always)]
     fn decode(bytes: &[u8], offset: usize) -> (Header, usize) {
-        let mut timestamp = [0u8; 8];
-        timestamp[..6].copy_from_slice(&bytes[offset..offset + 6]);
-        let flags = bytes[offset + 6];
+        // Every record starts with at least eight bytes (the fixed part and
+        // a varint): one load holds the timestamp, the flags and, for a
+        // message under 128 bytes, its length.
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[offset..offset + 8]);
+        let word = u64::from_le_bytes(word);
+        let timestamp_ms = word & TIMESTAMP_MS_MAX;
+        let flags = (word >> 48) as u8;
+        let first_len_byte = (word >> 56) as u8;
         let mut at = offset + HEADER_FIXED_BYTES;
-        let message_len = varint_decode(bytes, &mut at);
+        let message_len = if first_len_byte < 0x80 {
+            at += 1;
+            usize::from(first_len_byte)
+        } else {
+            varint_decode(bytes, &mut at)
+        };
         let data_len = (flags & FLAG_DATA != 0).then(|| varint_decode(bytes, &mut at));
-        let timestamp_ms = u64::from_le_bytes(timestamp);
         (
             Header {
                 timestamp_ms,
@@ -478,6 +537,7 @@ fn record_skip(bytes: &[u8], offset: usize) -> usize {
 }
 
 /// The entry at `offset` and the offset just past it.
+#[inline(always)]
 fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (RawEntry<'_>, usize) {
     let (header, message_start) = Header::decode(bytes, offset);
     let message_end = message_start + header.message_len;
@@ -485,10 +545,11 @@ fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (RawEntry<'_>, usi
     let entry = RawEntry {
         cursor,
         timestamp_ms: header.timestamp_ms,
-        level: Level::from_code(header.flags & FLAG_LEVEL_MASK).expect("two bits hold a level"),
+        level: LEVELS_BY_CODE[usize::from(header.flags & FLAG_LEVEL_MASK)],
         truncated: header.flags & FLAG_TRUNCATED != 0,
         message: &bytes[message_start..message_end],
         data: header.data_len.map(|_| &bytes[message_end..data_end]),
+        message_json_plain: header.flags & FLAG_JSON_PLAIN != 0,
     };
     (entry, data_end)
 }
@@ -498,12 +559,13 @@ fn str_stored(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("the ring stores only bytes copied from a str")
 }
 
-fn flags_encode(level: Level, truncated: bool, has_data: bool) -> u8 {
+fn flags_encode(level: Level, truncated: bool, has_data: bool, json_plain: bool) -> u8 {
     let level_code = level as u8;
     debug_assert_eq!(level_code & !FLAG_LEVEL_MASK, 0);
     let truncated_flag = if truncated { FLAG_TRUNCATED } else { 0 };
     let data_flag = if has_data { FLAG_DATA } else { 0 };
-    level_code | truncated_flag | data_flag
+    let plain_flag = if json_plain { FLAG_JSON_PLAIN } else { 0 };
+    level_code | truncated_flag | data_flag | plain_flag
 }
 
 /// `message` cut to `MESSAGE_BYTES_MAX` at a char boundary, and whether it
@@ -555,6 +617,67 @@ fn varint_len(value: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The ring tests each message for JSON escapes once, at push, and
+    /// says so in every read of it (and in a record cut to the limit).
+    /// Walking from inside yields what the iterator does, from any
+    /// cursor (evicted, held, the end, past it) and for any count.
+    #[test]
+    fn for_each_raw_is_the_iterator_taken() {
+        let mut ring = LogRing::with_bytes_max(300, 20_000);
+        for index in 0..1_000u64 {
+            let message = "m".repeat((index as usize * 37) % 200);
+            let data = (index % 3 == 0).then_some("{\"n\":1}");
+            ring.push(index, Level::Warn, false, &message, data);
+        }
+        let first = ring.first_cursor();
+        for cursor in [
+            0,
+            first - 1,
+            first,
+            first + 1,
+            first + 57,
+            999,
+            1_000,
+            5_000,
+        ] {
+            for count in [0, 1, 2, 63, 299, 300, 301, usize::MAX] {
+                let taken: Vec<RawEntry> = ring.raw_iter_from(cursor).take(count).collect();
+                let mut walked = Vec::new();
+                ring.for_each_raw(cursor, count, |entry| walked.push(entry));
+                assert_eq!(walked, taken, "from {cursor}, {count}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_json_escape_test_is_kept_with_each_record() {
+        let mut ring = LogRing::new(8);
+        for message in [
+            "plain text",
+            "quote \" here",
+            "tab\t",
+            "",
+            "ünï ✓",
+            "back\\slash",
+        ] {
+            ring.push(1, Level::Info, false, message, None);
+        }
+        let long = "x".repeat(MESSAGE_BYTES_MAX + 10) + "\"";
+        ring.push(1, Level::Info, false, &long, Some("{}"));
+        for entry in ring.raw_iter_from(0) {
+            assert_eq!(
+                entry.message_json_plain,
+                json_plain(entry.message),
+                "{entry:?}"
+            );
+        }
+        let flags: Vec<bool> = ring
+            .raw_iter_from(0)
+            .map(|e| e.message_json_plain)
+            .collect();
+        assert_eq!(flags, [true, false, false, true, true, false, true]);
+    }
+
     #[test]
     fn tally_counts_pushes_and_evictions_by_level_and_bytes() {
         let mut ring = LogRing::new(2);
@@ -587,7 +710,7 @@ mod tests {
             for data_len in lens.iter().copied().map(Some).chain([None]) {
                 let header = Header {
                     timestamp_ms: TIMESTAMP_MS_MAX,
-                    flags: flags_encode(Level::Warn, true, data_len.is_some()),
+                    flags: flags_encode(Level::Warn, true, data_len.is_some(), true),
                     message_len,
                     data_len,
                 };

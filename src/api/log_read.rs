@@ -175,7 +175,7 @@ pub fn read_log(app: &App, id: &SessionId, query: &LogQuery) -> Response {
             entries.for_each(|entry| views::write_entry_text(body, &entry));
         } else {
             body.extend_from_slice(b"{\"entries\":");
-            views::write_entries(body, entries);
+            views::write_entries_of(body, log, start, count);
             views::write_page_end(body, &end);
         }
     })

@@ -5,12 +5,15 @@
 //! one pass with no intermediate tree. serde_json still escapes every string.
 //! A session keeps its rendered object between changes (`Session::rendered`).
 
-use crate::http::response::{decimal_len, write_decimal, write_json_string, write_json_utf8};
+mod entry_run;
+
+use crate::http::response::{decimal_len, write_decimal, write_json_string};
 #[cfg(test)]
 use crate::log_ring::Entry;
-use crate::log_ring::RawEntry;
+use crate::log_ring::{LogRing, RawEntry};
 use crate::sessions::{id_hex, Session, SessionId};
-use crate::time::{rfc3339_ms_bytes, SecondCache};
+use crate::time::rfc3339_ms_bytes;
+use entry_run::EntryRun;
 use std::io::Write;
 
 /// Appends one session object: the part that changes only on create,
@@ -186,40 +189,25 @@ pub fn keepalive_message(seq: u64) -> Vec<u8> {
 
 /// Appends one log entry object.
 pub fn write_entry(out: &mut Vec<u8>, entry: &RawEntry) {
-    write_entry_in_run(out, entry, &mut SecondCache::default());
-}
-
-/// Appends one log entry object of a run of them: `seconds` keeps the
-/// time of the previous one, which the entries of a page mostly share.
-fn write_entry_in_run(out: &mut Vec<u8>, entry: &RawEntry, seconds: &mut SecondCache) {
-    out.extend_from_slice(b"{\"cursor\":");
-    write_decimal(out, entry.cursor);
-    out.extend_from_slice(b",\"timestamp\":\"");
-    out.extend_from_slice(&seconds.rfc3339_ms_bytes(entry.timestamp_ms));
-    out.extend_from_slice(b"\",\"level\":\"");
-    out.extend_from_slice(entry.level.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"message\":");
-    write_json_utf8(out, entry.message);
-    if let Some(data) = entry.data {
-        out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(data);
-    }
-    if entry.truncated {
-        out.extend_from_slice(b",\"truncated\":true");
-    }
-    out.push(b'}');
+    EntryRun::default().write(out, entry);
 }
 
 /// Appends `[entry, ...]`.
 pub fn write_entries<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = RawEntry<'a>>) {
-    let mut seconds = SecondCache::default();
+    let mut run = EntryRun::default();
     out.push(b'[');
-    for (index, entry) in entries.enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_entry_in_run(out, &entry, &mut seconds);
+    for entry in entries {
+        run.write(out, &entry);
     }
+    out.push(b']');
+}
+
+/// `write_entries` of `count` entries of `log` from `start`, walked from
+/// inside the ring (`LogRing::for_each_raw`): a log page's path.
+pub fn write_entries_of(out: &mut Vec<u8>, log: &LogRing, start: u64, count: usize) {
+    let mut run = EntryRun::default();
+    out.push(b'[');
+    log.for_each_raw(start, count, |entry| run.write(out, &entry));
     out.push(b']');
 }
 
@@ -352,14 +340,11 @@ fn write_entries_within<'a>(
     end_max: usize,
     closing_bytes: impl Fn(usize) -> usize,
 ) -> usize {
-    let mut seconds = SecondCache::default();
+    let mut run = EntryRun::default();
     let mut count = 0;
     for entry in entries {
         let entry_start = out.len();
-        if count > 0 {
-            out.push(b',');
-        }
-        write_entry_in_run(out, &entry, &mut seconds);
+        run.write(out, &entry);
         if count > 0 && out.len() + closing_bytes(count + 1) > end_max {
             out.truncate(entry_start);
             break;
