@@ -2,7 +2,7 @@
 # bench/run.sh: the sessions-lite benchmark (`make bench`), loopback only.
 #
 #   bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only]
-#                [--ws-changes-only] [--gzip-ingest-only]
+#                [--ws-changes-only] [--gzip-ingest-only] [--http-only]
 #
 # Builds the release binary (cargo build --release) and the WebSocket load
 # generator (bench/ws_load.rs), then, with every server pinned to core 0
@@ -63,6 +63,7 @@ METRICS_ONLY=0
 SSE_ONLY=0
 WS_CHANGES_ONLY=0
 GZIP_INGEST_ONLY=0
+HTTP_ONLY=0
 for arg in "$@"; do
     case $arg in
         --build-time) BUILD_TIME=1 ;;
@@ -72,7 +73,8 @@ for arg in "$@"; do
         --sse-only) SSE_ONLY=1 ;;
         --ws-changes-only) WS_CHANGES_ONLY=1 ;;
         --gzip-ingest-only) GZIP_INGEST_ONLY=1 ;;
-        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only] [--ws-changes-only] [--gzip-ingest-only]" >&2; exit 2 ;;
+        --http-only) HTTP_ONLY=1 ;;
+        *) echo "usage: bench/run.sh [--build-time] [--profile] [--export-only] [--metrics-only] [--sse-only] [--ws-changes-only] [--gzip-ingest-only] [--http-only]" >&2; exit 2 ;;
     esac
 done
 
@@ -785,6 +787,8 @@ elif [ "$WS_CHANGES_ONLY" = 1 ]; then
     websocket_changes
 elif [ "$GZIP_INGEST_ONLY" = 1 ]; then
     gzip_ingest_scenarios
+elif [ "$HTTP_ONLY" = 1 ]; then
+    http_scenarios
 else
     if [ "$EXPORT_ONLY" = 0 ]; then
         http_scenarios
