@@ -327,8 +327,15 @@ def print_ws_changes(env, lines):
                     env.get("ws_sessions", "1000"), env.get("wsc_updates_per_s", "?")))
     lines.append("| --- | ---: | ---: |")
 
+    steered = "wsr_clients_every_change" in env
+    if steered:
+        lines[-2] = lines[-2][:-1] + "| %s updates/s, the receivers' TCP on their core (RPS on lo) |" % (
+            env.get("wsr_updates_per_s", "?"))
+        lines[-1] += " ---: |"
+    prefixes = ("wsc", "wsq", "wsr") if steered else ("wsc", "wsq")
+
     def row(name, figure):
-        lines.append("| %s | %s | %s |" % (name, figure("wsc"), figure("wsq")))
+        lines.append("| %s | %s |" % (name, " | ".join(figure(prefix) for prefix in prefixes)))
 
     row("clients open / failed / closed by server", lambda p: "%s / %s / %s"
         % (env.get(p + "_open"), env.get(p + "_failed"), env.get(p + "_closed")))
@@ -341,7 +348,7 @@ def print_ws_changes(env, lines):
     row("updates made in the window / fewest upserts a verifying client parsed",
         lambda p: "%s / %s" % (env.get(p + "_updates_in_window"), env.get(p + "_verified_upserts_min")))
     row("bytes on the wire per second", lambda p: fmt_count(number(env, p + "_bytes_per_s")))
-    cpu_rows_and_errors(env, row, ("wsc", "wsq"), "%.2f %%", lines)
+    cpu_rows_and_errors(env, row, prefixes, "%.2f %%", lines)
 
 
 def export_figures(env):
@@ -464,6 +471,19 @@ def get_round_ratios(env, out_dir):
     return [value for value in ratios if value is not None]
 
 
+def get_round_p99_ratios(out_dir):
+    """GET p99 ÷ nginx's p99 for each round, as `get_round_ratios`."""
+    ratios = []
+    for round_number in range(1, 100):
+        scenario = "get" if round_number == 1 else "get_r%d" % round_number
+        ours = parse_wrk(os.path.join(out_dir, "wrk-%s-sl.txt" % scenario))
+        theirs = parse_wrk(os.path.join(out_dir, "wrk-%s-nginx.txt" % scenario))
+        if ours is None or theirs is None:
+            break
+        ratios.append(ratio(ours.get("p99"), theirs.get("p99")))
+    return [value for value in ratios if value is not None]
+
+
 def median(values):
     ordered = sorted(values)
     if not ordered:
@@ -472,16 +492,24 @@ def median(values):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def print_targets(env, rows, figures, lines, get_ratios, export):
+def print_targets(env, rows, figures, lines, get_ratios, p99_ratios, export):
     get, get_nginx = rows.get(("get", "sl"), {}), rows.get(("get", "nginx"), {})
     pipe, pipe_nginx = rows.get(("pipe", "sl"), {}), rows.get(("pipe", "nginx"), {})
     ingest = rows.get(("ingest", "sl"), {})
+    cursor, cursor_nginx = rows.get(("cursor", "sl"), {}), rows.get(("cursor", "nginx"), {})
+    cursor_ratio = ratio(cursor.get("per_cpu"), cursor_nginx.get("per_cpu"))
     get_ratio = median(get_ratios)
     get_figure = fmt_ratio(get_ratio)
     if len(get_ratios) > 1:
         get_figure = "%s (median of %d alternating rounds: %s)" % (
             fmt_ratio(get_ratio), len(get_ratios), ", ".join(fmt_ratio(v) for v in get_ratios))
-    p99_ratio = ratio(get.get("p99"), get_nginx.get("p99"))
+    # Issue #14: at or under nginx's p99 in every round, so the worst
+    # round is judged; each is printed.
+    p99_ratio = max(p99_ratios) if p99_ratios else ratio(get.get("p99"), get_nginx.get("p99"))
+    p99_figure = fmt_p99_ratio(get, get_nginx)
+    if len(p99_ratios) > 1:
+        p99_figure = "%s (worst of %d rounds: %s)" % (
+            fmt_ratio(p99_ratio), len(p99_ratios), ", ".join(fmt_ratio(v) for v in p99_ratios))
     pipe_ratio = ratio(pipe.get("per_cpu"), get_nginx.get("per_cpu"))
     pipe_ratio_pipe = ratio(pipe.get("per_cpu"), pipe_nginx.get("per_cpu"))
     ingest_lines = ingest.get("per_cpu") and ingest["per_cpu"] * LINES_PER_INGEST_REQUEST
@@ -516,7 +544,9 @@ def print_targets(env, rows, figures, lines, get_ratios, export):
     targets = [
         ("GET requests per CPU-second ≥ 1.1× nginx", get_figure,
          met(get_ratio, lambda v: v >= 1.1)),
-        ("GET p99 ≤ nginx", fmt_p99_ratio(get, get_nginx), met(p99_ratio, lambda v: v <= 1.0)),
+        ("GET p99 ≤ nginx in every round", p99_figure, met(p99_ratio, lambda v: v <= 1.0)),
+        ("cursor pages (1,000 entries) per server CPU-s ≥ 1.0× nginx from a file",
+         fmt_ratio(cursor_ratio), met(cursor_ratio, lambda v: v >= 1.0)),
         ("pipelined ≥ 5× nginx (per CPU-s, vs nginx non-pipelined)", fmt_ratio(pipe_ratio),
          met(pipe_ratio, lambda v: v >= 5)),
         ("  (for reference: vs nginx pipelined)", fmt_ratio(pipe_ratio_pipe), ""),
@@ -537,6 +567,8 @@ def print_targets(env, rows, figures, lines, get_ratios, export):
          met(changes, lambda v: v[0] >= clients and v[1] <= 0.05)),
         ("  the same with nothing changing ≤ 1% of a core", changes_figure(at_rest),
          met(at_rest, lambda v: v[1] <= 0.01)),
+        ("  (for reference: with updates, the receivers' TCP work on their own core, RPS on lo)",
+         changes_figure(ws_changes_ok(env, "wsr")), ""),
         ("stripped binary ≤ 800 KB", "n/a" if size is None else "%.0f KB" % (size / 1000),
          met(size, lambda v: v <= 800_000)),
         ("stripped binary ≤ 900 KB (with the OTLP exporter and the client issue)",
@@ -657,7 +689,8 @@ def main(argv):
     lines.append("")
     print_metrics(env, out_dir, lines)
     lines.append("")
-    print_targets(env, rows, figures, lines, get_round_ratios(env, out_dir), export)
+    print_targets(env, rows, figures, lines, get_round_ratios(env, out_dir),
+                  get_round_p99_ratios(out_dir), export)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     with open(os.path.join(out_dir, "results.md"), "w") as out:
