@@ -83,6 +83,11 @@ pub struct RawEntry<'a> {
     /// `message` has no character JSON escapes (`json_plain`), as tested
     /// when it was pushed.
     pub message_json_plain: bool,
+    /// `message` and the bytes after it in the ring's block (at least the
+    /// message): a writer may copy a short message as a block of a fixed
+    /// size from here and cut what follows it (a fixed-size copy is a few
+    /// moves; one of a length known only at run time is a call).
+    pub message_and_after: &'a [u8],
 }
 
 impl<'a> RawEntry<'a> {
@@ -109,6 +114,7 @@ impl<'a> From<Entry<'a>> for RawEntry<'a> {
             message: entry.message.as_bytes(),
             data: entry.data.map(str::as_bytes),
             message_json_plain: json_plain(entry.message.as_bytes()),
+            message_and_after: entry.message.as_bytes(),
         }
     }
 }
@@ -548,6 +554,7 @@ fn record_decode(bytes: &[u8], offset: usize, cursor: u64) -> (RawEntry<'_>, usi
         level: LEVELS_BY_CODE[usize::from(header.flags & FLAG_LEVEL_MASK)],
         truncated: header.flags & FLAG_TRUNCATED != 0,
         message: &bytes[message_start..message_end],
+        message_and_after: &bytes[message_start..],
         data: header.data_len.map(|_| &bytes[message_end..data_end]),
         message_json_plain: header.flags & FLAG_JSON_PLAIN != 0,
     };

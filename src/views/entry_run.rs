@@ -71,6 +71,28 @@ impl Default for EntryRun {
     }
 }
 
+/// Messages up to this many bytes are copied as a block of this size when
+/// the ring holds that many bytes from the message on (then cut back).
+const MESSAGE_BLOCK_BYTES: usize = 128;
+
+/// Appends a plain message's bytes.
+#[inline(always)]
+fn write_message(out: &mut Vec<u8>, entry: &RawEntry) {
+    let message = entry.message;
+    let block: Option<&[u8; MESSAGE_BLOCK_BYTES]> = entry
+        .message_and_after
+        .get(..MESSAGE_BLOCK_BYTES)
+        .and_then(|block| block.try_into().ok());
+    match block {
+        Some(block) if message.len() <= MESSAGE_BLOCK_BYTES => {
+            let end = out.len() + message.len();
+            out.extend_from_slice(block);
+            out.truncate(end);
+        }
+        _ => out.extend_from_slice(message),
+    }
+}
+
 impl EntryRun {
     /// Appends `entry` as one JSON object, after a comma if it is not the
     /// run's first.
@@ -91,7 +113,14 @@ impl EntryRun {
         }
         let from = usize::from(!self.wrote_one);
         self.wrote_one = true;
-        if entry.message_json_plain {
+        if entry.message_json_plain && from == 0 {
+            // All of `fields` is copied (a copy of a size known here is a
+            // few moves, not a call) and the unused end cut off again.
+            let end = out.len() + self.len;
+            out.extend_from_slice(&self.fields);
+            out.truncate(end);
+            write_message(out, entry);
+        } else if entry.message_json_plain {
             out.extend_from_slice(&self.fields[from..self.len]);
             out.extend_from_slice(entry.message);
         } else {
@@ -205,6 +234,7 @@ mod tests {
             message: message.as_bytes(),
             data: None,
             message_json_plain: crate::json_plain::json_plain(message.as_bytes()),
+            message_and_after: message.as_bytes(),
         }
     }
 
@@ -266,6 +296,28 @@ mod tests {
                 String::from_utf8_lossy(&ran),
                 String::from_utf8_lossy(&expected),
                 "from {start}"
+            );
+        }
+    }
+
+    /// A short message with the ring's next bytes after it is copied as a
+    /// block and cut back: none of what follows it shows.
+    #[test]
+    fn a_message_copied_as_a_block_ends_where_it_ends() {
+        for len in [0, 1, 13, 127, 128, 129, 200] {
+            let stored = "m".repeat(len) + &"#".repeat(300);
+            let mut message_entry = entry(7, 1_000, Level::Info, &stored[..len]);
+            message_entry.message_and_after = stored.as_bytes();
+            let mut second = message_entry;
+            second.cursor = 8;
+            let mut run = EntryRun::default();
+            let mut out = Vec::new();
+            run.write(&mut out, &message_entry);
+            run.write(&mut out, &second);
+            let expected = [one_by_one(&message_entry), one_by_one(&second)].join(&b","[..]);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected)
             );
         }
     }
