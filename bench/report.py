@@ -317,6 +317,18 @@ def ws_changes_ok(env, prefix):
     return (int(env[prefix + "_clients_every_change"]), number(env, prefix + "_server_cpu_share") or 0)
 
 
+def print_get_beside_pushes(env, out_dir, lines):
+    """GET latency while 1,000 subscribers get a changes message every tick."""
+    wrk = parse_wrk(os.path.join(out_dir, "wrk-get_pushes-sl.txt"))
+    if wrk is None:
+        return
+    lines.append("")
+    lines.append("GET `/sessions/{id}` (64 connections) beside the %s subscribers' pushes, 10 updates/s: "
+                 "%s requests/s, p50 %s, p99 %s; %s of them got every change."
+                 % (env.get("wsg_clients", "?"), fmt_count(wrk.get("rps")), fmt_latency(wrk.get("p50")),
+                    fmt_latency(wrk.get("p99")), env.get("wsg_clients_every_change", "n/a")))
+
+
 def print_ws_changes(env, lines):
     """1,000 subscribers to list changes, with updates and at rest (issue #14)."""
     if "wsc_clients" not in env and "wsq_clients" not in env:
@@ -679,6 +691,7 @@ def main(argv):
     print_sse(env, lines)
     lines.append("")
     print_ws_changes(env, lines)
+    print_get_beside_pushes(env, out_dir, lines)
     lines.append("")
     print_memory(env, figures, lines)
     lines.append("")

@@ -579,7 +579,29 @@ websocket_changes() {
         echo "$LO_RPS_SAVED" >"$LO_RPS"
         LO_RPS_SAVED=
     fi
+    get_beside_pushes
     stop "$SERVER_PID"
+}
+
+# get_beside_pushes: GET /sessions/{id} (wrk, 64 connections) on the
+# changes server while its 1,000 subscribers get a changes message every
+# tick: a tick's writes to every subscriber (about 5 ms of them) are what a
+# GET waits behind unless one loop turn's work is bounded
+# (DEFERRED_VISITS_PER_TURN_MAX). Latency only: the server's CPU is
+# shared with the pushes.
+get_beside_pushes() {
+    on_client_core python3 "$BENCH/populate.py" sessions "$SERVER_ADDR" "$GET_PREFIX" 1
+    timeout $((DURATION_S + 60)) taskset -c "$CLIENT_CORE" "$WS_LOAD" --addr "$SERVER_ADDR" \
+        --clients "$WS_CLIENTS" --warmup-secs 2 --secs $((DURATION_S + 6)) --connect-timeout-secs 30 \
+        --expect-sessions $((WS_SESSIONS + 1)) --server-pid "$SERVER_PID" --clk-tck "$CLK_TCK" \
+        --subscribe --expect-per-sec "$WS_UPDATES_PER_S" --updates-per-sec "$WS_UPDATES_PER_S" \
+        --update-prefix "$WS_PREFIX" --update-sessions "$WS_SESSIONS" >"$OUT/wsg.out" 2>&1 &
+    local load=$!
+    STARTED_PIDS+=("$load")
+    sleep 5
+    run_wrk get_pushes sl "$SERVER_PID" "http://$SERVER_ADDR/sessions/${GET_PREFIX}00000000"
+    wait "$load" || true
+    sed 's/^/wsg_/' "$OUT/wsg.out" | grep -E '^wsg_[a-z_0-9]+=' >>"$RESULTS" || true
 }
 
 # ---------------------------------------------------------------- OTLP export
